@@ -1,0 +1,81 @@
+/**
+ * The local stand-in for Supabase's API gateway: one handler that serves every function at
+ * `/functions/v1/<name>` and the project's JWKS at `/auth/v1/.well-known/jwks.json`.
+ *
+ * Each function folder under `supabase/functions/` (except `_shared`) has a `handler.ts` that
+ * exports `createHandler(env)`; its `index.ts` passes that handler to `Deno.serve` when
+ * deployed. Here the same handler is called with the original request, untouched, so WebSocket
+ * upgrades work; the functions strip `/functions/v1` themselves (`_shared/http.ts`).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Env } from "../../supabase/functions/_shared/config.ts";
+import type { FunctionHandler } from "../../supabase/functions/_shared/http.ts";
+
+/** A function module: `supabase/functions/<name>/handler.ts`. */
+interface FunctionModule {
+  createHandler(env: Env): FunctionHandler;
+}
+
+/** Builds every function of `functionsDir` with `env`. Throws when one fails to build. */
+export async function loadFunctions(
+  functionsDir: string,
+  env: Env,
+): Promise<Map<string, FunctionHandler>> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(functionsDir)) {
+    if (entry.isDirectory && !entry.name.startsWith("_") && !entry.name.startsWith(".")) {
+      names.push(entry.name);
+    }
+  }
+  names.sort();
+  const handlers = new Map<string, FunctionHandler>();
+  for (const name of names) {
+    const url = pathToFileURL(join(functionsDir, name, "handler.ts")).href;
+    const module = await import(url) as Partial<FunctionModule>;
+    if (typeof module.createHandler !== "function") {
+      throw new Error(`supabase/functions/${name}/handler.ts does not export createHandler(env).`);
+    }
+    try {
+      handlers.set(name, module.createHandler(env));
+    } catch (error) {
+      throw new Error(
+        `Function "${name}" failed to start: ${error instanceof Error ? error.message : error}`,
+      );
+    }
+  }
+  return handlers;
+}
+
+/** The gateway's request handler. */
+export function createGateway(
+  functions: Map<string, FunctionHandler>,
+  jwks: unknown,
+): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+  const jwksBody = JSON.stringify(jwks);
+  return async (request, info) => {
+    const { pathname } = new URL(request.url);
+    const match = /^\/functions\/v1\/([^/]+)(?:\/|$)/.exec(pathname);
+    if (match) {
+      const handler = functions.get(match[1]!);
+      if (handler) return await handler(request, info);
+      return notFound(`No function named "${match[1]}".`);
+    }
+    if (pathname === "/auth/v1/.well-known/jwks.json" && request.method === "GET") {
+      return new Response(jwksBody, {
+        headers: { "content-type": "application/json", "cache-control": "public, max-age=600" },
+      });
+    }
+    return notFound("Not found.");
+  };
+}
+
+function notFound(message: string): Response {
+  return new Response(JSON.stringify({ error: "not_found", message }), {
+    status: 404,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}

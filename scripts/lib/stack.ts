@@ -1,0 +1,201 @@
+/**
+ * The local stack: PostgreSQL 15 (pg_cron, pgTAP) → PgBouncer (transaction mode) → one Deno
+ * process serving every function, plus the stack's signing keys. Everything lives in one folder
+ * (`.local/stack` for `deno task start`, a temporary one for `deno task test`) and stops
+ * together.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { prepareDatabase, type PreparedDatabase } from "./database.ts";
+import { apiKey, loadOrCreateKeys, type LocalKeys, publicJwks } from "./keys.ts";
+import { startPgBouncer } from "./pgbouncer.ts";
+import { assertPortsFree } from "./ports.ts";
+import { databaseUrl, startPostgres } from "./postgres.ts";
+import { type ServerProcess, spawnServer, tail } from "./process.ts";
+
+/** The default ports: the same as `supabase start` (API 54321, DB 54322, pooler 54329). */
+export const DEFAULT_PORTS = { api: 54321, database: 54322, pooler: 54329 } as const;
+
+/** The default stack folder of `deno task start`, relative to the repository. */
+export const DEFAULT_STACK_DIR = fileURLToPath(new URL("../../.local/stack", import.meta.url));
+
+/** Options for {@linkcode startStack}. */
+export interface StackOptions {
+  /** Folder that holds the cluster, keys, logs and `state.json`. */
+  dir: string;
+  ports?: { api: number; database: number; pooler: number };
+  /** A throw-away stack (tests): faster, non-durable database settings. */
+  ephemeral?: boolean;
+  /** Extra environment for the functions (overrides the stack's). */
+  functionEnv?: Record<string, string>;
+  /** Progress messages. */
+  log?: (message: string) => void;
+}
+
+/** What a running stack publishes in `<dir>/state.json` for other commands (token, tests). */
+export interface StackState {
+  /** PID of the process that owns the stack. */
+  pid: number;
+  dir: string;
+  ports: { api: number; database: number; pooler: number };
+  apiUrl: string;
+  functionsUrl: string;
+  jwksUrl: string;
+  /** Direct connection to PostgreSQL (admin work, pgTAP). */
+  databaseUrl: string;
+  /** Connection through PgBouncer, as the functions use it. */
+  poolerUrl: string;
+  keysFile: string;
+  logsDir: string;
+}
+
+/** A running stack. */
+export interface Stack {
+  readonly state: StackState;
+  readonly keys: LocalKeys;
+  readonly database: PreparedDatabase;
+  readonly processes: readonly ServerProcess[];
+  /** Stops every process of the stack, last started first, and removes `state.json`. */
+  stop(): Promise<void>;
+}
+
+/** The stack's running state, or `null` when no live process owns `dir`. */
+export async function readRunningStack(dir: string): Promise<StackState | null> {
+  let state: StackState;
+  try {
+    state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
+  } catch {
+    return null;
+  }
+  try {
+    const cmdline = await Deno.readTextFile(`/proc/${state.pid}/cmdline`);
+    if (cmdline.includes("deno")) return state;
+  } catch {
+    // The owner is gone: the state file is stale.
+  }
+  return null;
+}
+
+/** Starts the whole stack in `options.dir` and waits until the health function answers 200. */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const log = options.log ?? (() => {});
+  const dir = options.dir;
+  const running = await readRunningStack(dir);
+  if (running) {
+    throw new Error(
+      `A local stack is already running from ${dir} (pid ${running.pid}), serving ${running.functionsUrl}. ` +
+        `Stop it with Ctrl-C in its terminal or "kill ${running.pid}".`,
+    );
+  }
+  const ports = options.ports ?? DEFAULT_PORTS;
+  assertPortsFree({ api: ports.api, database: ports.database, pooler: ports.pooler });
+
+  const logsDir = join(dir, "logs");
+  await Deno.mkdir(logsDir, { recursive: true });
+  const processes: ServerProcess[] = [];
+  const stopAll = async () => {
+    for (const process of [...processes].reverse()) await process.stop();
+    await Deno.remove(join(dir, "state.json")).catch(() => {});
+  };
+
+  try {
+    log(`Starting PostgreSQL on 127.0.0.1:${ports.database}...`);
+    const postgres = await startPostgres({
+      dataDir: join(dir, "db"),
+      port: ports.database,
+      logFile: join(logsDir, "postgres.log"),
+      ephemeral: options.ephemeral ?? false,
+    });
+    processes.push(postgres.process);
+
+    const database = await prepareDatabase(postgres.url);
+    if (database.bootstrapped) log("New database: platform bootstrap and seed loaded.");
+    log(
+      database.applied.length === 0
+        ? "Migrations: up to date."
+        : `Migrations applied: ${
+          database.applied.map((m) => `${m.version}_${m.name}`).join(", ")
+        }.`,
+    );
+
+    log(`Starting PgBouncer (transaction mode) on 127.0.0.1:${ports.pooler}...`);
+    processes.push(
+      await startPgBouncer({
+        dir: join(dir, "pgbouncer"),
+        port: ports.pooler,
+        databasePort: ports.database,
+        logFile: join(logsDir, "pgbouncer.log"),
+      }),
+    );
+
+    const keysFile = join(dir, "keys.json");
+    const keys = await loadOrCreateKeys(keysFile);
+    const apiUrl = `http://127.0.0.1:${ports.api}`;
+    const poolerUrl = databaseUrl(ports.pooler);
+    const env: Record<string, string> = {
+      SUPABASE_URL: apiUrl,
+      SUPABASE_DB_URL: poolerUrl,
+      SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
+      JWT_SECRET_KEY: keys.hs256Secret,
+      SUPABASE_JWT_SECRET: keys.hs256Secret,
+      SUPABASE_ANON_KEY: await apiKey(keys, "anon"),
+      SUPABASE_SERVICE_ROLE_KEY: await apiKey(keys, "service_role"),
+      ...options.functionEnv,
+    };
+
+    log(`Starting the function server on ${apiUrl}...`);
+    const functions = await spawnServer("functions", [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--no-prompt",
+      fileURLToPath(new URL("../serve.ts", import.meta.url)),
+      "--port",
+      String(ports.api),
+    ], { logFile: join(logsDir, "functions.log"), env, stopSignal: "SIGTERM" });
+    processes.push(functions);
+    await waitForHealth(`${apiUrl}/functions/v1/health`, functions, 60_000);
+
+    const state: StackState = {
+      pid: Deno.pid,
+      dir,
+      ports: { ...ports },
+      apiUrl,
+      functionsUrl: `${apiUrl}/functions/v1`,
+      jwksUrl: `${apiUrl}/auth/v1/.well-known/jwks.json`,
+      databaseUrl: postgres.url,
+      poolerUrl,
+      keysFile,
+      logsDir,
+    };
+    await Deno.writeTextFile(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n");
+    return { state, keys, database, processes, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function waitForHealth(url: string, server: ServerProcess, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (server.hasExited()) {
+      throw new Error(`The function server exited during start-up:\n${await tail(server.logFile)}`);
+    }
+    try {
+      const response = await fetch(url);
+      last = `${response.status} ${await response.text()}`;
+      if (response.status === 200) return;
+    } catch (error) {
+      last = String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last: ${last}).`);
+}

@@ -1,0 +1,60 @@
+/**
+ * `deno task start`: starts the local stack in the foreground. Ctrl-C or SIGTERM stops
+ * everything it started.
+ *
+ * Options: --stack-dir <dir> (default .local/stack), --api-port, --db-port, --pooler-port.
+ */
+
+import { parseArgs } from "node:util";
+import { fail, stackDir, stackOptions, stackPorts } from "./lib/cli.ts";
+import { type Stack, startStack } from "./lib/stack.ts";
+
+let stack: Stack;
+try {
+  const { values } = parseArgs({ options: stackOptions });
+  stack = await startStack({
+    dir: stackDir(values),
+    ports: stackPorts(values),
+    log: (message) => console.log(message),
+  });
+} catch (error) {
+  fail(error);
+}
+
+const { state } = stack;
+console.log(`
+Local stack is up.
+  Functions  ${state.functionsUrl}/<name>
+  JWKS       ${state.jwksUrl}
+  Database   ${state.databaseUrl}
+  Pooler     ${state.poolerUrl}  (PgBouncer, transaction mode)
+  Logs       ${state.logsDir}
+
+Mint a token:  deno task token alice@example.com
+Try it:        curl -s ${state.functionsUrl}/health
+
+Press Ctrl-C to stop.`);
+
+let stopping = false;
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  console.log("\nStopping the local stack...");
+  await stack.stop();
+  console.log("Stopped.");
+  Deno.exit(code);
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => shutdown(0));
+}
+// A server that dies on its own takes the whole stack down with it, loudly.
+for (const process of stack.processes) {
+  process.exited.then((status) => {
+    if (stopping) return;
+    console.error(
+      `${process.name} exited unexpectedly (code ${status.code}); see ${process.logFile}.`,
+    );
+    shutdown(1);
+  });
+}

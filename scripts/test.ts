@@ -1,0 +1,155 @@
+/**
+ * `deno task test`: the whole test suite on a private, throw-away stack (its own temporary
+ * folder and free ports, so it runs beside `deno task start`): pgTAP files with `pg_prove`, then
+ * the Deno tests. Prints one summary line with counts, exits non-zero on any failure, and always
+ * tears the stack down.
+ *
+ * Options: --keep (leave the temporary folder, with its logs, for inspection); anything after
+ * `--` goes to `deno test` (e.g. `deno task test -- --filter token`).
+ */
+
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { freePort } from "./lib/ports.ts";
+import { SUPERUSER, SUPERUSER_PASSWORD } from "./lib/postgres.ts";
+import { type Stack, startStack } from "./lib/stack.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { keep: { type: "boolean", default: false } },
+});
+
+/** Counts from one runner. */
+interface Counts {
+  passed: number;
+  failed: number;
+}
+
+const dir = await Deno.makeTempDir({ prefix: "mcp-auth-test-" });
+// The postgres OS user (when we are root) must be able to enter the folder.
+await Deno.chmod(dir, 0o755);
+
+let stack: Stack | undefined;
+let exitCode = 1;
+const interrupted = () => {
+  console.error("\nInterrupted: tearing the test stack down...");
+  teardown().finally(() => Deno.exit(130));
+};
+Deno.addSignalListener("SIGINT", interrupted);
+Deno.addSignalListener("SIGTERM", interrupted);
+
+try {
+  const started = performance.now();
+  stack = await startStack({
+    dir,
+    ports: { api: freePort(), database: freePort(), pooler: freePort() },
+    ephemeral: true,
+    log: (message) => console.log(`[stack] ${message}`),
+  });
+  console.log(`[stack] Ready in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`);
+
+  const pgtap = await runPgTap(stack);
+  const deno = await runDenoTests(stack, positionals);
+  const passed = pgtap.passed + deno.passed;
+  const failed = pgtap.failed + deno.failed;
+  console.log(
+    `\npgTAP: ${pgtap.passed} passed, ${pgtap.failed} failed; ` +
+      `Deno: ${deno.passed} passed, ${deno.failed} failed`,
+  );
+  console.log(`total: ${passed} passed, ${failed} failed`);
+  exitCode = failed === 0 && passed > 0 ? 0 : 1;
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  console.log("total: 0 passed, 1 failed");
+} finally {
+  await teardown();
+}
+Deno.exit(exitCode);
+
+async function teardown() {
+  const current = stack;
+  stack = undefined;
+  await current?.stop();
+  if (values.keep) {
+    console.log(`Kept ${dir} (logs in ${dir}/logs).`);
+  } else {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Runs every `supabase/tests/database/*.test.sql` with pg_prove against the direct port. */
+async function runPgTap(stack: Stack): Promise<Counts> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(`${root}supabase/tests/database`)) {
+    if (entry.isFile && entry.name.endsWith(".test.sql")) {
+      files.push(`supabase/tests/database/${entry.name}`);
+    }
+  }
+  files.sort();
+  console.log(`== pgTAP (${files.length} files) ==`);
+  const output = await tee(
+    new Deno.Command("pg_prove", {
+      args: [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(stack.state.ports.database),
+        "--username",
+        SUPERUSER,
+        "--dbname",
+        "postgres",
+        "--verbose",
+        ...files,
+      ],
+      cwd: root,
+      env: { PGPASSWORD: SUPERUSER_PASSWORD },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn(),
+  );
+  return countTap(output.text, output.success);
+}
+
+/** Runs the Deno tests with the stack's state file in `MCP_STACK_STATE`. */
+async function runDenoTests(stack: Stack, extra: string[]): Promise<Counts> {
+  console.log(`\n== Deno tests ==`);
+  const output = await tee(
+    new Deno.Command(Deno.execPath(), {
+      args: ["test", "--allow-all", "--no-prompt", ...extra, "tests/"],
+      cwd: root,
+      env: { MCP_STACK_STATE: `${stack.state.dir}/state.json`, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn(),
+  );
+  const summary = /(?:ok|FAILED) \| (\d+) passed.*?\| (\d+) failed/.exec(output.text);
+  if (!summary) return { passed: 0, failed: 1 };
+  const counts = { passed: Number(summary[1]), failed: Number(summary[2]) };
+  if (!output.success && counts.failed === 0) counts.failed = 1;
+  return counts;
+}
+
+/** Counts `ok`/`not ok` assertion lines of pg_prove's verbose TAP output. */
+function countTap(text: string, success: boolean): Counts {
+  const passed = text.match(/^\s*ok \d+/gm)?.length ?? 0;
+  let failed = text.match(/^\s*not ok \d+/gm)?.length ?? 0;
+  // A file that died or broke its plan fails without a "not ok" line.
+  if (!success && failed === 0) failed = 1;
+  return { passed, failed };
+}
+
+/** Streams a child's stdout and stderr to ours and returns stdout as text. */
+async function tee(child: Deno.ChildProcess): Promise<{ text: string; success: boolean }> {
+  let text = "";
+  const copy = async (stream: ReadableStream<Uint8Array>, to: typeof Deno.stdout) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      await to.write(chunk);
+    }
+  };
+  await Promise.all([copy(child.stdout, Deno.stdout), copy(child.stderr, Deno.stderr)]);
+  const status = await child.status;
+  return { text, success: status.success };
+}

@@ -1,0 +1,80 @@
+/**
+ * The database client of the functions. Safe behind a transaction-mode pooler (Supavisor,
+ * PgBouncer): no named prepared statements, no session state kept between statements.
+ *
+ * @module
+ */
+
+import postgres, { type Sql } from "postgres";
+
+/** Options for {@linkcode connectDatabase}. */
+export interface DatabaseOptions {
+  /** Connections this worker may hold; defaults to 4. */
+  max?: number;
+  /** Seconds to wait for a connection; defaults to 3. */
+  connectTimeout?: number;
+  /** Shown in `pg_stat_activity.application_name`. */
+  applicationName?: string;
+}
+
+/** A lazily connecting pool for `url`. Connections open on first use and reopen after a failure. */
+export function connectDatabase(url: string, options: DatabaseOptions = {}): Sql {
+  return postgres(url, {
+    prepare: false,
+    max: options.max ?? 4,
+    connect_timeout: options.connectTimeout ?? 3,
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? "mcp-auth" },
+  });
+}
+
+/**
+ * A short, secret-free description of why a database call failed, for responses and logs.
+ * Never includes the connection URL or anything the server echoed about the credentials.
+ */
+export function databaseFailureReason(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ECONNRESET":
+    case "CONNECTION_CLOSED":
+    case "CONNECTION_ENDED":
+    case "CONNECTION_DESTROYED":
+      return "connection lost";
+    case "CONNECT_TIMEOUT":
+    case "ETIMEDOUT":
+      return "connection timed out";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found";
+    case "28P01":
+    case "28000":
+      return "authentication failed";
+    case "57P03":
+      return "database is starting up";
+    case "53300":
+      return "too many connections";
+    default:
+      return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)
+        ? `query failed (SQLSTATE ${code})`
+        : "database unreachable";
+  }
+}
+
+/** Rejects with a `{ code: "ETIMEDOUT" }` error when `promise` does not settle within `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`No answer within ${ms} ms`), { code: "ETIMEDOUT" })),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * `GET /functions/v1/health`: is the database reachable, and which migration is it at.
+ *
+ * `200 {"ok":true,"db":"ok","migrations":"<latest applied version>"}`, or
+ * `503 {"ok":false,"db":"unreachable","error":"unavailable","message":"..."}` with
+ * `Retry-After` when the database does not answer in time.
+ *
+ * @module
+ */
+
+import { databaseUrlVar, type Env } from "../_shared/config.ts";
+import { connectDatabase, databaseFailureReason, withTimeout } from "../_shared/db.ts";
+import { createApp, type FunctionHandler, json } from "../_shared/http.ts";
+
+/** How long the health check waits for the database. */
+const DATABASE_TIMEOUT_MS = 3_000;
+/** What 503 answers suggest in `Retry-After`, in seconds. */
+const RETRY_AFTER_SECONDS = 5;
+
+/** Builds the `health` function from its environment (`SUPABASE_DB_URL`). */
+export function createHandler(env: Env): FunctionHandler {
+  const sql = connectDatabase(databaseUrlVar(env, "SUPABASE_DB_URL"), {
+    max: 1,
+    applicationName: "mcp-auth/health",
+  });
+  const app = createApp("health");
+
+  async function latestMigration(): Promise<string | null> {
+    try {
+      const [row] = await sql<[{ version: string | null }]>`
+        select max(version) as version from supabase_migrations.schema_migrations
+      `;
+      return row.version;
+    } catch (error) {
+      // No migration has run yet: the database answers, the history table is not there.
+      if ((error as { code?: string }).code === "42P01") return null;
+      throw error;
+    }
+  }
+
+  app.get("/", async () => {
+    try {
+      const version = await withTimeout(latestMigration(), DATABASE_TIMEOUT_MS);
+      return json({ ok: true, db: "ok", migrations: version });
+    } catch (error) {
+      return json(
+        {
+          ok: false,
+          db: "unreachable",
+          error: "unavailable",
+          message: `The database is unavailable: ${databaseFailureReason(error)}.`,
+        },
+        503,
+        { "retry-after": String(RETRY_AFTER_SECONDS) },
+      );
+    }
+  });
+
+  app.all("/", () =>
+    json(
+      { ok: false, error: "method_not_allowed", message: "Use GET." },
+      405,
+      { allow: "GET, HEAD" },
+    ));
+
+  return (request, info) => app.fetch(request, info);
+}

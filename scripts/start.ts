@@ -9,7 +9,26 @@ import { parseArgs } from "node:util";
 import { fail, stackDir, stackOptions, stackPorts } from "./lib/cli.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
-let stack: Stack;
+let stack: Stack | undefined;
+let stopping = false;
+
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  // A signal during start-up is handled once the start-up finishes or fails (below).
+  if (!stack) return;
+  console.log("\nStopping the local stack...");
+  await stack.stop();
+  console.log("Stopped.");
+  Deno.exit(code);
+}
+
+// Listen before starting anything, so a signal never finds the default handler (which would
+// kill this process and leave the servers to their parent-death signal).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => shutdown(0));
+}
+
 try {
   const { values } = parseArgs({ options: stackOptions });
   stack = await startStack({
@@ -19,6 +38,11 @@ try {
   });
 } catch (error) {
   fail(error);
+}
+
+if (stopping) {
+  stopping = false;
+  await shutdown(0);
 }
 
 const { state } = stack;
@@ -35,19 +59,6 @@ Try it:        curl -s ${state.functionsUrl}/health
 
 Press Ctrl-C to stop.`);
 
-let stopping = false;
-async function shutdown(code: number) {
-  if (stopping) return;
-  stopping = true;
-  console.log("\nStopping the local stack...");
-  await stack.stop();
-  console.log("Stopped.");
-  Deno.exit(code);
-}
-
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => shutdown(0));
-}
 // A server that dies on its own takes the whole stack down with it, loudly.
 for (const process of stack.processes) {
   process.exited.then((status) => {

@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { fail, stackDir } from "./lib/cli.ts";
 import { adminClient } from "./lib/database.ts";
-import { loadOrCreateKeys } from "./lib/keys.ts";
+import { loadKeys } from "./lib/keys.ts";
 import { readRunningStack } from "./lib/stack.ts";
 import { mintAccessToken, type MintAlgorithm } from "./lib/tokens.ts";
 
@@ -58,7 +58,7 @@ try {
   }
   const sql = adminClient(state.databaseUrl);
   try {
-    const minted = await mintAccessToken(sql, await loadOrCreateKeys(state.keysFile), {
+    const minted = await mintAccessToken(sql, await loadKeys(state.keysFile), {
       email,
       apiUrl: state.apiUrl,
       algorithm: algorithm as MintAlgorithm,

@@ -17,10 +17,15 @@ export interface LocalKeys {
   hs256Secret: string;
 }
 
+/** Reads the keys the stack saved in `file`. */
+export async function loadKeys(file: string): Promise<LocalKeys> {
+  return JSON.parse(await Deno.readTextFile(file)) as LocalKeys;
+}
+
 /** Reads the keys from `file`, creating and saving new ones when the file does not exist. */
 export async function loadOrCreateKeys(file: string): Promise<LocalKeys> {
   try {
-    return JSON.parse(await Deno.readTextFile(file)) as LocalKeys;
+    return await loadKeys(file);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }

@@ -1,0 +1,56 @@
+// The repository stays deployable with the supabase CLI: every function folder has the files
+// the CLI bundles, an import map that pins the same versions as the root deno.json, and a
+// block in supabase/config.toml.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { repoRoot } from "./_helpers/stack.ts";
+
+const functionsDir = join(repoRoot, "supabase/functions");
+const rootImports: Record<string, string> =
+  JSON.parse(await Deno.readTextFile(join(repoRoot, "deno.json"))).imports;
+
+async function functionNames(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(functionsDir)) {
+    if (entry.isDirectory && !entry.name.startsWith("_")) names.push(entry.name);
+  }
+  return names.sort();
+}
+
+Deno.test("every function has index.ts, handler.ts and a deno.json pinned like the root", async () => {
+  const names = await functionNames();
+  assert.ok(names.includes("health"));
+  for (const name of names) {
+    const dir = join(functionsDir, name);
+    await Deno.stat(join(dir, "index.ts"));
+    await Deno.stat(join(dir, "handler.ts"));
+    const imports: Record<string, string> =
+      JSON.parse(await Deno.readTextFile(join(dir, "deno.json"))).imports;
+    for (const [specifier, target] of Object.entries(imports)) {
+      assert.equal(
+        target,
+        rootImports[specifier],
+        `${name}/deno.json pins "${specifier}" as the root does`,
+      );
+    }
+  }
+});
+
+Deno.test("every function's own deno.json resolves its whole module graph (as the CLI bundles it)", async () => {
+  for (const name of await functionNames()) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["check", "--quiet", "index.ts"],
+      cwd: join(functionsDir, name),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(output.code, 0, `${name}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+});
+
+Deno.test("supabase/config.toml declares every function and no function that is not there", async () => {
+  const config = await Deno.readTextFile(join(repoRoot, "supabase/config.toml"));
+  const declared = [...config.matchAll(/^\[functions\.([A-Za-z0-9_-]+)\]$/gm)].map((m) => m[1]!)
+    .sort();
+  assert.deepEqual(declared, await functionNames());
+});

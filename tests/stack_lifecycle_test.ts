@@ -2,6 +2,8 @@
 // as a child process, refused when started twice, and stopped without leaving a process behind.
 import assert from "node:assert/strict";
 import { freePort, isPortFree } from "../scripts/lib/ports.ts";
+import { adminClient } from "../scripts/lib/database.ts";
+import { databaseUrl } from "../scripts/lib/postgres.ts";
 import { repoRoot } from "./_helpers/stack.ts";
 
 interface Started {
@@ -111,6 +113,15 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boole
   return check();
 }
 
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
+}
+
 async function commandNames(pids: number[]): Promise<string[]> {
   const names: string[] = [];
   for (const pid of pids) {
@@ -188,7 +199,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a restart keeps the database and applies no migration; SIGKILL of start still stops its servers",
+    "a restart keeps the database, db:reset rebuilds it live, and SIGKILL of start still stops its servers",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -206,6 +217,43 @@ Deno.test({
       assert.match(second.output(), /Migrations: up to date\./);
       const children = descendants(second.child.pid);
       assert.ok(children.length >= 3);
+
+      // db:reset on the running stack: a table made since is gone, the seed is back, and the
+      // functions' pools reconnect without a restart.
+      const sql = adminClient(databaseUrl(ports[1]!));
+      await sql`create table public.reset_marker (id int)`;
+      await sql`delete from auth.users where email = 'carol@example.com'`;
+      await sql.end({ timeout: 5 });
+      const reset = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "scripts/db_reset.ts", "--stack-dir", dir],
+        cwd: repoRoot,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(reset.code, 0, new TextDecoder().decode(reset.stderr));
+      assert.match(
+        new TextDecoder().decode(reset.stdout),
+        /Database reset: bootstrap, \d+ migration/,
+      );
+      const after = adminClient(databaseUrl(ports[1]!));
+      try {
+        const [{ marker, users }] = await after<[{ marker: string | null; users: number }]>`
+          select to_regclass('public.reset_marker')::text as marker,
+                 (select count(*)::int from auth.users) as users
+        `;
+        assert.equal(marker, null, "objects made after the last reset are gone");
+        assert.equal(users, 3, "the seed is loaded again");
+      } finally {
+        await after.end({ timeout: 5 });
+      }
+      assert.ok(
+        await eventually(async () => {
+          const response = await fetch(`http://127.0.0.1:${ports[0]}/functions/v1/health`);
+          await response.body?.cancel();
+          return response.status === 200;
+        }, 10_000),
+        "health answers 200 again after the reset, without a restart",
+      );
 
       second.child.kill("SIGKILL");
       await second.child.status;

@@ -77,4 +77,12 @@ Deno.test("createHandler() rejects a missing or malformed SUPABASE_DB_URL, namin
     message:
       'Cannot parse "SUPABASE_DB_URL": expected a postgresql:// URL, got the scheme "https:".',
   });
+  assert.throws(
+    () => createHandler({ SUPABASE_DB_URL: testStack().poolerUrl, MCP_DATABASE_URL: "nope" }),
+    {
+      name: "ConfigError",
+      message: 'Cannot parse "MCP_DATABASE_URL": expected a postgresql:// URL.',
+    },
+    "MCP_DATABASE_URL, when set, wins and is checked",
+  );
 });

@@ -53,3 +53,14 @@ export function databaseUrlVar(env: Env, name: string): string {
   }
   return value;
 }
+
+/**
+ * The functions' database URL: `MCP_DATABASE_URL` when set (e.g. the least-privilege `mcp_edge`
+ * role through the pooler; `SUPABASE_` names are reserved on hosted Supabase), else the
+ * `SUPABASE_DB_URL` that Supabase injects.
+ */
+export function functionDatabaseUrl(env: Env): string {
+  return optionalVar(env, "MCP_DATABASE_URL") !== undefined
+    ? databaseUrlVar(env, "MCP_DATABASE_URL")
+    : databaseUrlVar(env, "SUPABASE_DB_URL");
+}

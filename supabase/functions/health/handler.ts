@@ -8,7 +8,7 @@
  * @module
  */
 
-import { databaseUrlVar, type Env } from "../_shared/config.ts";
+import { type Env, functionDatabaseUrl } from "../_shared/config.ts";
 import { connectDatabase, databaseFailureReason, withTimeout } from "../_shared/db.ts";
 import { createApp, type FunctionHandler, json } from "../_shared/http.ts";
 
@@ -17,9 +17,9 @@ const DATABASE_TIMEOUT_MS = 3_000;
 /** What 503 answers suggest in `Retry-After`, in seconds. */
 const RETRY_AFTER_SECONDS = 5;
 
-/** Builds the `health` function from its environment (`SUPABASE_DB_URL`). */
+/** Builds the `health` function from its environment (`MCP_DATABASE_URL` or `SUPABASE_DB_URL`). */
 export function createHandler(env: Env): FunctionHandler {
-  const sql = connectDatabase(databaseUrlVar(env, "SUPABASE_DB_URL"), {
+  const sql = connectDatabase(functionDatabaseUrl(env), {
     max: 1,
     applicationName: "mcp-auth/health",
   });

@@ -1,0 +1,402 @@
+/**
+ * Verifying Supabase access tokens with `jose`: layered like jose itself (structure and header,
+ * then key, then signature, then claims), with errors that carry a stable code callers can
+ * `switch` on and a human message that never contains the token.
+ *
+ * Keys: the project's JWKS (`SUPABASE_JWKS`, and the remote `/auth/v1/.well-known/jwks.json`,
+ * ES256 or RS256) and the legacy HS256 secret. Every algorithm is tied to one key type, so a
+ * token can never pick how it is checked (no `alg: none`, no HS256 signed with a public key).
+ *
+ * @module
+ */
+
+import {
+  decodeProtectedHeader,
+  errors as joseErrors,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+  jwtVerify,
+} from "jose";
+import { createHash } from "node:crypto";
+
+/** Stable codes of {@linkcode AuthError}; they are the `error` of the hello_ack. */
+export type AuthErrorCode = "jwt_required" | "invalid_token" | "token_expired" | "token_revoked";
+
+/** A token that cannot be accepted. `message` is safe to show: it never contains the token. */
+export class AuthError extends Error {
+  readonly code: AuthErrorCode;
+
+  constructor(code: AuthErrorCode, message: string) {
+    super(message);
+    this.name = "AuthError";
+    this.code = code;
+  }
+}
+
+/** Algorithms this verifier can accept, each with the only key type it may use. */
+export const SUPPORTED_ALGORITHMS = ["ES256", "RS256", "HS256"] as const;
+/** One of {@linkcode SUPPORTED_ALGORITHMS}. */
+export type Algorithm = typeof SUPPORTED_ALGORITHMS[number];
+
+const KEY_TYPE: Record<Exclude<Algorithm, "HS256">, { kty: string; crv?: string }> = {
+  ES256: { kty: "EC", crv: "P-256" },
+  RS256: { kty: "RSA" },
+};
+
+/** Who a verified token speaks for. */
+export interface VerifiedToken {
+  userId: string;
+  /** The `session_id` claim: the Supabase Auth session, checked for revocation in SQL. */
+  authSessionId: string;
+  role: string;
+  email?: string;
+  isAnonymous: boolean;
+  /** `exp`, in seconds since the epoch. */
+  expiresAt: number;
+  algorithm: Algorithm;
+}
+
+/** Options for {@linkcode JwtVerifier}. */
+export interface JwtVerifierOptions {
+  issuer: string;
+  audience: string;
+  /** The allow-list. */
+  algorithms: readonly Algorithm[];
+  /** The legacy HS256 secret (UTF-8 bytes of the string, as Supabase uses it). */
+  hs256Secret?: string;
+  /** Where asymmetric keys come from. */
+  keys?: KeySource;
+  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to 30. */
+  clockToleranceSeconds?: number;
+  /** Accept tokens of anonymous users (`is_anonymous: true`). Defaults to false. */
+  allowAnonymous?: boolean;
+  /** Entries in the cache of verified tokens. Defaults to 10 000; 0 disables it. */
+  cacheEntries?: number;
+  /** The clock, in milliseconds; for tests. */
+  now?: () => number;
+}
+
+/** Finds the verification key for a token's `kid` and algorithm. */
+export interface KeySource {
+  /** The key, or `undefined` when no key of that id and type is known. */
+  getKey(kid: string, algorithm: Exclude<Algorithm, "HS256">): Promise<CryptoKey | undefined>;
+}
+
+/** Tokens longer than this are refused before any parsing. */
+export const MAX_TOKEN_LENGTH = 8192;
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c"] as const;
+
+/**
+ * Verifies access tokens. Bad options are `TypeError`s thrown here; bad tokens are
+ * {@linkcode AuthError}s thrown by {@linkcode JwtVerifier.verify}.
+ */
+export class JwtVerifier {
+  readonly #options: Required<Omit<JwtVerifierOptions, "hs256Secret" | "keys">>;
+  readonly #secret: Uint8Array | undefined;
+  readonly #keys: KeySource | undefined;
+  readonly #cache = new Map<string, VerifiedToken>();
+
+  constructor(options: JwtVerifierOptions) {
+    if (options.algorithms.length === 0) {
+      throw new TypeError("Cannot verify tokens: the algorithm allow-list is empty.");
+    }
+    for (const algorithm of options.algorithms) {
+      if (!SUPPORTED_ALGORITHMS.includes(algorithm)) {
+        throw new TypeError(
+          `Cannot verify tokens with "${algorithm}": expected ES256, RS256 or HS256.`,
+        );
+      }
+    }
+    if (options.algorithms.includes("HS256") && !options.hs256Secret) {
+      throw new TypeError("Cannot verify HS256 tokens: no HS256 secret is configured.");
+    }
+    if (options.algorithms.some((a) => a !== "HS256") && !options.keys) {
+      throw new TypeError("Cannot verify ES256 or RS256 tokens: no JWKS is configured.");
+    }
+    this.#options = {
+      issuer: options.issuer,
+      audience: options.audience,
+      algorithms: [...options.algorithms],
+      clockToleranceSeconds: options.clockToleranceSeconds ?? 30,
+      allowAnonymous: options.allowAnonymous ?? false,
+      cacheEntries: options.cacheEntries ?? 10_000,
+      now: options.now ?? Date.now,
+    };
+    this.#secret = options.hs256Secret ? new TextEncoder().encode(options.hs256Secret) : undefined;
+    this.#keys = options.keys;
+  }
+
+  /** Verifies `token` and returns who it speaks for; throws {@linkcode AuthError} otherwise. */
+  async verify(token: string | undefined): Promise<VerifiedToken> {
+    if (token === undefined || token === "") {
+      throw new AuthError("jwt_required", "A Supabase access token is required.");
+    }
+    if (token.length > MAX_TOKEN_LENGTH) {
+      throw new AuthError(
+        "invalid_token",
+        `The token is longer than ${MAX_TOKEN_LENGTH} characters.`,
+      );
+    }
+    if (!JWS_COMPACT.test(token)) {
+      throw new AuthError(
+        "invalid_token",
+        "The token is not a signed JWT (three base64url parts).",
+      );
+    }
+
+    const cacheKey = this.#options.cacheEntries > 0 ? digest(token) : undefined;
+    const nowSeconds = this.#options.now() / 1000;
+    if (cacheKey) {
+      const cached = this.#cache.get(cacheKey);
+      if (cached && cached.expiresAt + this.#options.clockToleranceSeconds > nowSeconds) {
+        // Refresh its place in the LRU order.
+        this.#cache.delete(cacheKey);
+        this.#cache.set(cacheKey, cached);
+        return cached;
+      }
+      if (cached) this.#cache.delete(cacheKey);
+    }
+
+    const verified = await this.#verifyUncached(token, nowSeconds);
+    if (cacheKey) {
+      this.#cache.set(cacheKey, verified);
+      if (this.#cache.size > this.#options.cacheEntries) {
+        this.#cache.delete(this.#cache.keys().next().value!);
+      }
+    }
+    return verified;
+  }
+
+  async #verifyUncached(token: string, nowSeconds: number): Promise<VerifiedToken> {
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw new AuthError("invalid_token", "The token header is not valid JSON.");
+    }
+    for (const name of FORBIDDEN_HEADERS) {
+      if (name in header) {
+        throw new AuthError(
+          "invalid_token",
+          `The token header carries "${name}"; keys are only taken from the project's JWKS.`,
+        );
+      }
+    }
+    const algorithm = header.alg as Algorithm;
+    if (typeof header.alg !== "string" || !this.#options.algorithms.includes(algorithm)) {
+      throw new AuthError(
+        "invalid_token",
+        `The token algorithm is not accepted (allowed: ${this.#options.algorithms.join(", ")}).`,
+      );
+    }
+
+    let key: CryptoKey | Uint8Array;
+    if (algorithm === "HS256") {
+      key = this.#secret!;
+    } else {
+      if (typeof header.kid !== "string" || header.kid === "" || header.kid.length > 256) {
+        throw new AuthError("invalid_token", "The token header has no usable key id (kid).");
+      }
+      const found = await this.#keys!.getKey(header.kid, algorithm);
+      if (!found) {
+        throw new AuthError(
+          "invalid_token",
+          "The token was signed with a key this project does not know.",
+        );
+      }
+      key = found;
+    }
+
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key, {
+        algorithms: [algorithm],
+        issuer: this.#options.issuer,
+        audience: this.#options.audience,
+        clockTolerance: this.#options.clockToleranceSeconds,
+        requiredClaims: ["exp", "sub"],
+        currentDate: new Date(nowSeconds * 1000),
+      }));
+    } catch (error) {
+      throw fromJoseError(error);
+    }
+    return checkClaims(payload, algorithm, this.#options.allowAnonymous);
+  }
+}
+
+function checkClaims(
+  payload: JWTPayload,
+  algorithm: Algorithm,
+  allowAnonymous: boolean,
+): VerifiedToken {
+  if (typeof payload.sub !== "string" || !UUID.test(payload.sub)) {
+    throw new AuthError("invalid_token", 'The token\'s "sub" is not a user id.');
+  }
+  if (payload.role !== "authenticated") {
+    throw new AuthError("invalid_token", 'The token\'s "role" must be "authenticated".');
+  }
+  const sessionId = payload.session_id;
+  if (typeof sessionId !== "string" || !UUID.test(sessionId)) {
+    throw new AuthError(
+      "invalid_token",
+      'The token has no "session_id", so it cannot be checked for revocation.',
+    );
+  }
+  const isAnonymous = payload.is_anonymous === true;
+  if (isAnonymous && !allowAnonymous) {
+    throw new AuthError("invalid_token", "Tokens of anonymous users are not accepted.");
+  }
+  return {
+    userId: payload.sub.toLowerCase(),
+    authSessionId: sessionId.toLowerCase(),
+    role: payload.role,
+    ...(typeof payload.email === "string" && payload.email !== "" ? { email: payload.email } : {}),
+    isAnonymous,
+    expiresAt: payload.exp!,
+    algorithm,
+  };
+}
+
+function fromJoseError(error: unknown): AuthError {
+  if (error instanceof joseErrors.JWTExpired) {
+    return new AuthError("token_expired", "The token has expired.");
+  }
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    return new AuthError("invalid_token", `The token's "${error.claim}" claim is not accepted.`);
+  }
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return new AuthError("invalid_token", "The token signature does not verify.");
+  }
+  return new AuthError("invalid_token", "The token could not be verified.");
+}
+
+function digest(token: string): string {
+  return createHash("sha256").update(token).digest("base64url");
+}
+
+/** Options for {@linkcode JwksKeySource}. */
+export interface JwksKeySourceOptions {
+  /** Keys known up front (`SUPABASE_JWKS`). */
+  staticKeys?: JSONWebKeySet;
+  /** The remote JWKS (`{SUPABASE_URL}/auth/v1/.well-known/jwks.json`). */
+  url?: URL;
+  /** How long fetched keys count as fresh. Defaults to 10 minutes. */
+  maxAgeMs?: number;
+  /** How long fetched keys keep working while the endpoint fails. Defaults to 24 hours. */
+  staleIfErrorMs?: number;
+  /** Minimum time between two fetches (an unknown kid cannot force a fetch storm). Defaults to 30 s. */
+  cooldownMs?: number;
+  /** Time limit of one fetch. Defaults to 3 s. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+/**
+ * Asymmetric keys from a static JWKS and a remote one, with stale-if-error: keys fetched earlier
+ * keep working (up to `staleIfErrorMs`) while the endpoint is down, and an unknown `kid`
+ * triggers at most one fetch per `cooldownMs` before it is refused.
+ */
+export class JwksKeySource implements KeySource {
+  readonly #static: Map<string, JWK>;
+  readonly #url: URL | undefined;
+  readonly #maxAgeMs: number;
+  readonly #staleIfErrorMs: number;
+  readonly #cooldownMs: number;
+  readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+  readonly #now: () => number;
+  #remote = new Map<string, JWK>();
+  #fetchedAt = -Infinity;
+  #attemptedAt = -Infinity;
+  #inflight: Promise<void> | undefined;
+  readonly #imported = new Map<string, Promise<CryptoKey>>();
+
+  constructor(options: JwksKeySourceOptions) {
+    this.#static = indexKeys(options.staticKeys);
+    this.#url = options.url;
+    this.#maxAgeMs = options.maxAgeMs ?? 10 * 60_000;
+    this.#staleIfErrorMs = options.staleIfErrorMs ?? 24 * 3_600_000;
+    this.#cooldownMs = options.cooldownMs ?? 30_000;
+    this.#timeoutMs = options.timeoutMs ?? 3_000;
+    this.#fetch = options.fetch ?? fetch;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Looks the key up; see the class description for when it fetches. */
+  async getKey(kid: string, algorithm: "ES256" | "RS256"): Promise<CryptoKey | undefined> {
+    let jwk = this.#static.get(kid) ?? this.#usableRemote().get(kid);
+    if (this.#url) {
+      const age = this.#now() - this.#fetchedAt;
+      const coolingDown = this.#now() - this.#attemptedAt < this.#cooldownMs;
+      if ((!jwk && !coolingDown) || (age > this.#maxAgeMs && !coolingDown)) {
+        await this.#refresh();
+        jwk = this.#static.get(kid) ?? this.#usableRemote().get(kid);
+      }
+    }
+    if (!jwk || !fits(jwk, algorithm)) return undefined;
+    const cacheKey = `${kid}\u0000${algorithm}\u0000${jwk.n ?? jwk.x ?? ""}`;
+    let imported = this.#imported.get(cacheKey);
+    if (!imported) {
+      imported = importJWK({ ...jwk, ext: true }, algorithm) as Promise<CryptoKey>;
+      this.#imported.set(cacheKey, imported);
+      imported.catch(() => this.#imported.delete(cacheKey));
+    }
+    try {
+      return await imported;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #usableRemote(): Map<string, JWK> {
+    return this.#now() - this.#fetchedAt <= this.#staleIfErrorMs ? this.#remote : new Map();
+  }
+
+  #refresh(): Promise<void> {
+    this.#inflight ??= (async () => {
+      this.#attemptedAt = this.#now();
+      try {
+        const response = await this.#fetch(this.#url!, {
+          headers: { accept: "application/json" },
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+        if (!response.ok) {
+          await response.body?.cancel();
+          return;
+        }
+        const body = await response.json() as JSONWebKeySet;
+        if (!body || !Array.isArray(body.keys)) return;
+        this.#remote = indexKeys(body);
+        this.#fetchedAt = this.#now();
+      } catch {
+        // Stale-if-error: keep what we had.
+      } finally {
+        this.#inflight = undefined;
+      }
+    })();
+    return this.#inflight;
+  }
+}
+
+function indexKeys(set: JSONWebKeySet | undefined): Map<string, JWK> {
+  const map = new Map<string, JWK>();
+  for (const jwk of set?.keys ?? []) {
+    if (typeof jwk?.kid === "string" && jwk.kid !== "" && !("d" in jwk)) map.set(jwk.kid, jwk);
+  }
+  return map;
+}
+
+function fits(jwk: JWK, algorithm: "ES256" | "RS256"): boolean {
+  const type = KEY_TYPE[algorithm];
+  if (jwk.kty !== type.kty) return false;
+  if (type.crv && jwk.crv !== type.crv) return false;
+  if (jwk.alg !== undefined && jwk.alg !== algorithm) return false;
+  if (jwk.use !== undefined && jwk.use !== "sig") return false;
+  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes("verify")) return false;
+  return true;
+}

@@ -72,12 +72,16 @@ export async function spawnServer(
     stderr: "piped",
   }).spawn();
 
-  const writer = log.writable.getWriter();
+  // Plain writes, not log.writable: a WritableStream over a file may hold data until close,
+  // and these logs are read while the server runs.
   const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) await writer.write(chunk);
+    for await (const chunk of stream) {
+      let offset = 0;
+      while (offset < chunk.length) offset += await log.write(chunk.subarray(offset));
+    }
   };
-  const pumped = Promise.allSettled([pump(child.stdout), pump(child.stderr)]).then(async () => {
-    await writer.close().catch(() => {});
+  const pumped = Promise.allSettled([pump(child.stdout), pump(child.stderr)]).then(() => {
+    log.close();
   });
 
   let done = false;

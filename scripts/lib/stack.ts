@@ -143,6 +143,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       SUPABASE_JWT_SECRET: keys.hs256Secret,
       SUPABASE_ANON_KEY: await apiKey(keys, "anon"),
       SUPABASE_SERVICE_ROLE_KEY: await apiKey(keys, "service_role"),
+      // No proxy in front of the local server: the client IP is the connection's address, and a
+      // client-sent X-Forwarded-For is ignored.
+      MCP_TRUSTED_PROXIES: "0",
       ...options.functionEnv,
     };
 

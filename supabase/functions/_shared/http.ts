@@ -22,9 +22,11 @@ const GATEWAY_PREFIX = "/functions/v1";
  */
 export function functionPath(request: Request): string {
   const { pathname } = new URL(request.url);
-  return pathname === GATEWAY_PREFIX || pathname.startsWith(GATEWAY_PREFIX + "/")
+  const path = pathname === GATEWAY_PREFIX || pathname.startsWith(GATEWAY_PREFIX + "/")
     ? pathname.slice(GATEWAY_PREFIX.length) || "/"
     : pathname;
+  // `/hello/` is `/hello`.
+  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
 /** A Hono app rooted at `/<name>`, routing on {@linkcode functionPath}. */

@@ -1,0 +1,280 @@
+/**
+ * The `hello` function: `POST /functions/v1/hello` (HTTP handshake), `GET` with
+ * `Upgrade: websocket` (WebSocket handshake), and the RFC 9728 protected-resource metadata at
+ * `/functions/v1/hello/.well-known/oauth-protected-resource`.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import { clientIp } from "../_shared/client_ip.ts";
+import type { Env } from "../_shared/config.ts";
+import { connectDatabase } from "../_shared/db.ts";
+import { createApp, type FunctionHandler, json } from "../_shared/http.ts";
+import { JwksKeySource, JwtVerifier } from "../_shared/jwt.ts";
+import { httpDate } from "../_shared/legacy.ts";
+import { logRequest, type LogSink } from "../_shared/log.ts";
+import { rateLimitHeaders } from "../_shared/rate_limit_headers.ts";
+import { type HelloConfig, readHelloConfig } from "./config.ts";
+import {
+  bearerToken,
+  HELLO_ERRORS,
+  type HelloErrorCode,
+  isProtocolError,
+  MAX_MESSAGE_BYTES,
+  parseHello,
+} from "./protocol.ts";
+import { type HelloResult, HelloService } from "./service.ts";
+import { acceptWebSocket } from "./websocket.ts";
+
+/** Options for {@linkcode createHandler}, for tests. */
+export interface HelloHandlerOptions {
+  log?: LogSink;
+  /** How long a WebSocket client has to say hello; defaults to 10 s. */
+  helloTimeoutMs?: number;
+}
+
+/** Builds the `hello` function from its environment; throws `ConfigError` on a bad one. */
+export function createHandler(env: Env, options: HelloHandlerOptions = {}): FunctionHandler {
+  const config = readHelloConfig(env);
+  const log = options.log ?? ((line: string) => console.log(line));
+  const verifier = new JwtVerifier({
+    issuer: config.issuer,
+    audience: config.audience,
+    algorithms: config.algorithms,
+    ...(config.hs256Secret ? { hs256Secret: config.hs256Secret } : {}),
+    keys: new JwksKeySource({
+      ...(config.staticJwks ? { staticKeys: config.staticJwks } : {}),
+      url: config.jwksUrl,
+    }),
+    allowAnonymous: config.allowAnonymous,
+  });
+  const sql = connectDatabase(config.databaseUrl, { max: 8, applicationName: "mcp-auth/hello" });
+  const service = new HelloService({ config, verifier, sql });
+  const metadataUrl =
+    `${config.supabaseUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;
+  const app = createApp("hello");
+
+  app.use("*", async (c, next) => {
+    await next();
+    if (c.res.status !== 101) setCorsHeaders(c.res.headers, config);
+  });
+
+  app.options("*", () => new Response(null, { status: 204 }));
+
+  app.get("/.well-known/oauth-protected-resource", () =>
+    json(
+      {
+        resource: `${config.supabaseUrl}/functions/v1/hello`,
+        authorization_servers: [config.issuer],
+        jwks_uri: config.jwksUrl.href,
+        bearer_methods_supported: ["header", "body"],
+        resource_name: "MCP server access control",
+      },
+      200,
+      { "cache-control": "public, max-age=3600" },
+    ));
+
+  app.get("/", (c) => {
+    const ip = clientIp(c.req.raw, config.clientIp, remoteAddress(c));
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return json(
+        {
+          op: "hello_ack",
+          ok: false,
+          error: "bad_request",
+          message: "Use POST with a JSON hello, or GET with Upgrade: websocket.",
+        },
+        426,
+        { upgrade: "websocket" },
+      );
+    }
+    return acceptWebSocket(c.req.raw, {
+      service,
+      ip,
+      log,
+      ...(options.helloTimeoutMs ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
+    });
+  });
+
+  app.post("/", async (c) => {
+    const started = performance.now();
+    const request = c.req.raw;
+    const ip = clientIp(request, config.clientIp, remoteAddress(c));
+    const bearer = bearerToken(request.headers.get("authorization"));
+    const result = await httpHello(request, bearer, ip, service);
+    logRequest(log, {
+      fn: "hello",
+      event: "hello_http",
+      outcome: result.ok ? "ok" : "error",
+      status: result.ok ? 200 : HELLO_ERRORS[result.code].status,
+      ...(result.ok
+        ? { auth: result.ack.auth, session_id: result.ack.session.id }
+        : { code: result.code }),
+      latency_ms: Math.round(performance.now() - started),
+      user_id: result.ok ? result.ack.user.id : result.userId ?? null,
+    });
+    return helloResponse(result, metadataUrl);
+  });
+
+  app.all("*", (c) =>
+    json(
+      { ok: false, error: "method_not_allowed", message: `${c.req.method} is not supported here.` },
+      405,
+      { allow: "GET, POST, OPTIONS" },
+    ));
+
+  app.onError((error) => {
+    console.error(JSON.stringify({
+      level: "error",
+      fn: "hello",
+      message: "Unhandled error",
+      error: error instanceof Error ? error.name : "unknown",
+    }));
+    return json(
+      {
+        op: "hello_ack",
+        ok: false,
+        error: "internal",
+        message: "Something went wrong on our side.",
+      },
+      500,
+    );
+  });
+
+  return (request, info) => app.fetch(request, info);
+}
+
+/** Reads, checks and runs one HTTP hello. */
+async function httpHello(
+  request: Request,
+  bearer: string | undefined,
+  ip: string | null,
+  service: HelloService,
+): Promise<HelloResult> {
+  const tokenSent = bearer !== undefined;
+  const contentType = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (contentType !== "application/json") {
+    await request.body?.cancel();
+    return await service.recordFailure(
+      ip,
+      "unsupported_media_type",
+      "Send the hello as application/json.",
+      tokenSent,
+    );
+  }
+  const body = await readLimited(request, MAX_MESSAGE_BYTES);
+  if (body === null) {
+    return await service.recordFailure(
+      ip,
+      "payload_too_large",
+      `The hello is limited to ${MAX_MESSAGE_BYTES} bytes.`,
+      tokenSent,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+  } catch {
+    return await service.recordFailure(
+      ip,
+      "bad_request",
+      "The body is not valid UTF-8 JSON.",
+      tokenSent,
+    );
+  }
+  const message = parseHello(value, bearer);
+  if (isProtocolError(message)) {
+    return await service.recordFailure(ip, message.code, message.message, tokenSent);
+  }
+  return await service.hello(message, ip);
+}
+
+/** The HTTP response for a hello result (DESIGN §4). */
+function helloResponse(result: HelloResult, metadataUrl: string): Response {
+  const headers: Record<string, string> = result.rate ? rateLimitHeaders(result.rate) : {};
+  if (result.ok) {
+    if (result.sunset) headers["sunset"] = httpDate(result.sunset);
+    return json(result.ack, 200, headers);
+  }
+  const { status } = HELLO_ERRORS[result.code];
+  if (result.retryAfterSeconds !== undefined && (status === 429 || status === 503)) {
+    headers["retry-after"] = String(result.retryAfterSeconds);
+  }
+  if (status === 401) headers["www-authenticate"] = wwwAuthenticate(result, metadataUrl);
+  return json(
+    {
+      op: "hello_ack",
+      ok: false,
+      error: result.code,
+      message: result.message,
+      ...(result.scope ? { scope: result.scope } : {}),
+    },
+    status,
+    headers,
+  );
+}
+
+/** RFC 6750 challenge: `error` only when a token was sent, and the RFC 9728 metadata URL. */
+function wwwAuthenticate(
+  result: { code: HelloErrorCode; message: string; tokenSent: boolean },
+  metadataUrl: string,
+): string {
+  const parts: string[] = [];
+  if (result.tokenSent && result.code !== "jwt_required") {
+    parts.push(`error="invalid_token"`);
+    parts.push(
+      `error_description="${result.message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, "")}"`,
+    );
+  }
+  parts.push(`resource_metadata="${metadataUrl}"`);
+  return `Bearer ${parts.join(", ")}`;
+}
+
+/** The body, or `null` when it is longer than `limit` bytes (then it is not read on). */
+async function readLimited(request: Request, limit: number): Promise<Uint8Array | null> {
+  const declared = Number(request.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    await request.body?.cancel();
+    return null;
+  }
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function setCorsHeaders(headers: Headers, config: HelloConfig): void {
+  headers.set("access-control-allow-origin", config.corsOrigin);
+  if (config.corsOrigin !== "*") headers.append("vary", "Origin");
+  headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
+  headers.set("access-control-allow-headers", "authorization, content-type, x-client-info, apikey");
+  headers.set(
+    "access-control-expose-headers",
+    "ratelimit, ratelimit-policy, retry-after, www-authenticate, sunset",
+  );
+  headers.set("access-control-max-age", "86400");
+}
+
+function remoteAddress(c: Context): string | undefined {
+  const info = c.env as Deno.ServeHandlerInfo | undefined;
+  const addr = info?.remoteAddr as Deno.NetAddr | undefined;
+  return addr?.hostname;
+}

@@ -5,7 +5,8 @@
  * tears the stack down.
  *
  * Options: --keep (leave the temporary folder, with its logs, for inspection); anything after
- * `--` goes to `deno test` (e.g. `deno task test -- --filter token`).
+ * `--` goes to `deno test` (e.g. `deno task test -- --filter token`, or
+ * `deno task test -- tests/hello_http_test.ts` to run one file).
  */
 
 import { fileURLToPath } from "node:url";
@@ -116,7 +117,14 @@ async function runDenoTests(stack: Stack, extra: string[]): Promise<Counts> {
   console.log(`\n== Deno tests ==`);
   const output = await tee(
     new Deno.Command(Deno.execPath(), {
-      args: ["test", "--allow-all", "--no-prompt", ...extra, "tests/"],
+      // Paths among the extra arguments narrow the run; otherwise every test in tests/.
+      args: [
+        "test",
+        "--allow-all",
+        "--no-prompt",
+        ...extra,
+        ...(extra.some((arg) => !arg.startsWith("-") && arg.includes("tests/")) ? [] : ["tests/"]),
+      ],
       cwd: root,
       env: { MCP_STACK_STATE: `${stack.state.dir}/state.json`, NO_COLOR: "1" },
       stdout: "piped",

@@ -137,11 +137,19 @@ begin
     raise exception 'Unknown rate-limit policy "%"', p_policy
       using errcode = '22023', hint = 'Policies are rows of mcp_private.rate_limit_policies.';
   end if;
-  if p_cost < 0 or p_cost > v_policy.max_requests then
+  if p_cost is null or p_cost < 0 or p_cost > v_policy.max_requests then
     raise exception 'Cannot take % from policy "%": the cost must be between 0 and %',
       p_cost, p_policy, v_policy.max_requests using errcode = '22023';
   end if;
-  v_interval := v_policy.per / v_policy.max_requests;
+  -- The emission interval per/max_requests, truncated to whole microseconds (interval division
+  -- rounds, and a rounded-up interval would make a burst of max_requests exceed the period).
+  v_interval := pg_catalog.floor(
+    extract(epoch from v_policy.per) * 1000000 / v_policy.max_requests
+  )::bigint * interval '1 microsecond';
+  if v_interval <= interval '0' then
+    raise exception 'Rate-limit policy "%" allows more than one request per microsecond', p_policy
+      using errcode = '22023';
+  end if;
 
   -- GCRA in one statement. The row lock taken by ON CONFLICT serialises racing callers on the
   -- same key, and the WHERE is re-checked against the latest row, so no more than max_requests
@@ -172,9 +180,9 @@ begin
     end if;
   end if;
 
-  v_result.remaining := greatest(0, floor(
+  v_result.remaining := least(v_policy.max_requests, greatest(0, floor(
     extract(epoch from (v_policy.per - (v_tat - v_now))) / extract(epoch from v_interval)
-  ))::integer;
+  )))::integer;
   v_result.reset_seconds := ceil(extract(epoch from (v_tat - v_now)))::integer;
   v_result.retry_after_seconds := case
     when v_result.allowed then 0

@@ -243,6 +243,9 @@ as $$
   -- One IPv6 client usually controls a whole /64, so it is one key; IPv4 addresses are keys as is.
   select case
     when p_ip is null then 'unknown'
+    -- An IPv4-mapped IPv6 address (::ffff:192.0.2.1) is that IPv4 client.
+    when pg_catalog.host(p_ip) ~ '^::ffff:[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$'
+      then pg_catalog.substr(pg_catalog.host(p_ip), 8)
     when pg_catalog.family(p_ip) = 6 then pg_catalog.network(pg_catalog.set_masklen(p_ip, 64))::text
     else pg_catalog.host(p_ip)
   end
@@ -349,7 +352,7 @@ declare
   v_token text;
   v_settings mcp_private.settings;
 begin
-  if p_auth_method not in ('jwt', 'legacy') then
+  if p_auth_method is null or p_auth_method not in ('jwt', 'legacy') then
     raise exception 'Cannot open a session: auth method must be jwt or legacy, got "%"', p_auth_method
       using errcode = '22023';
   end if;
@@ -755,6 +758,10 @@ begin
     raise exception 'Cannot clean up in batches of %: the batch size must be at least 1', v_batch
       using errcode = '22023';
   end if;
+  if p_max_batches < 1 then
+    raise exception 'Cannot clean up in % batches: the number of batches must be at least 1', p_max_batches
+      using errcode = '22023';
+  end if;
   loop
     -- Oldest first through the expires_at index; SKIP LOCKED steps around rows a live
     -- request holds, which the next run will take.
@@ -789,6 +796,10 @@ declare
   v_deleted bigint;
   v_total bigint := 0;
 begin
+  if v_batch < 1 then
+    raise exception 'Cannot purge audit events in batches of %: the batch size must be at least 1', v_batch
+      using errcode = '22023';
+  end if;
   loop
     delete from mcp_private.audit_events
     where id in (

@@ -43,8 +43,10 @@ as $$
 declare
   v_deleted bigint;
 begin
+  -- Runs cut short by a server restart have no end_time: their start_time decides.
   delete from cron.job_run_details
-  where end_time < mcp_private.now() - (select cron_history_retention from mcp_private.settings);
+  where coalesce(end_time, start_time)
+    < mcp_private.now() - (select cron_history_retention from mcp_private.settings);
   get diagnostics v_deleted = row_count;
   return v_deleted;
 end

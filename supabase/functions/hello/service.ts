@@ -8,6 +8,7 @@
  */
 
 import type { Sql } from "postgres";
+import { withTimeout } from "../_shared/db.ts";
 import { AuthError, type JwtVerifier, type VerifiedToken } from "../_shared/jwt.ts";
 import { graceEnd, isLegacyToken, needsRecordedStart } from "../_shared/legacy.ts";
 import type { RateLimitState } from "../_shared/rate_limit_headers.ts";
@@ -60,6 +61,27 @@ export interface HelloServiceDeps {
 
 /** Seconds a client should wait after `unavailable`. */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+/**
+ * How long one database call may take. A database that keeps its connections open but stops
+ * answering (a partition, a frozen host) is `unavailable` after this, not a hung request.
+ */
+export const QUERY_TIMEOUT_MS = 5_000;
+
+/** Awaits `query`, cancelling it and failing with `ETIMEDOUT` after {@linkcode QUERY_TIMEOUT_MS}. */
+async function bounded<T>(query: Promise<T> & { cancel?: () => unknown }): Promise<T> {
+  try {
+    return await withTimeout(query, QUERY_TIMEOUT_MS);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ETIMEDOUT") {
+      try {
+        query.cancel?.();
+      } catch {
+        // Best effort: the connection may be gone already.
+      }
+    }
+    throw error;
+  }
+}
 
 /** Runs hellos and the session calls of an open WebSocket. */
 export class HelloService {
@@ -112,9 +134,11 @@ export class HelloService {
     tokenSent: boolean,
   ): Promise<HelloFailure> {
     try {
-      const [row] = await this.#sql<[RateRow & { allowed: boolean; retry_after_seconds: number }]>`
+      const [row] = await bounded(
+        this.#sql<[RateRow & { allowed: boolean; retry_after_seconds: number }]>`
         select * from mcp_private.record_auth_failure(${ip}::inet, ${code})
-      `;
+      `,
+      );
       const rate = rateState(row);
       if (!row.allowed) {
         return {
@@ -135,16 +159,18 @@ export class HelloService {
 
   /** A WebSocket ping: slides the session's expiry. Null when it is no longer honoured. */
   async touch(sessionId: string, userId: string | null): Promise<Date | null> {
-    const [row] = await this.#sql<[{ expires_at: Date | null }]>`
+    const [row] = await bounded(this.#sql<[{ expires_at: Date | null }]>`
       select mcp_private.touch_session(${sessionId}, ${userId}) as expires_at
-    `;
+    `);
     return row.expires_at;
   }
 
   /** `bye`: closes the session. */
   async close(sessionId: string, userId: string | null, ip: string | null): Promise<void> {
     try {
-      await this.#sql`select mcp_private.close_session(${sessionId}, ${userId}, ${ip}::inet)`;
+      await bounded(
+        this.#sql`select mcp_private.close_session(${sessionId}, ${userId}, ${ip}::inet)`,
+      );
     } catch (error) {
       // Already closed or expired: nothing left to close.
       if ((error as { code?: string }).code !== "MC404") throw error;
@@ -153,15 +179,15 @@ export class HelloService {
 
   /** The socket dropped without `bye`: the session stays resumable until it expires. */
   async disconnect(sessionId: string, userId: string | null): Promise<void> {
-    await this.#sql`select mcp_private.disconnect_session(${sessionId}, ${userId})`;
+    await bounded(this.#sql`select mcp_private.disconnect_session(${sessionId}, ${userId})`);
   }
 
   async #legacyHello(message: HelloMessage, ip: string | null): Promise<HelloResult> {
     const grace = this.#config.grace;
     if (needsRecordedStart(grace) && this.#graceStart === undefined) {
-      const [row] = await this.#sql<[{ start: Date }]>`
+      const [row] = await bounded(this.#sql<[{ start: Date }]>`
         select mcp_private.grace_period_start() as start
-      `;
+      `);
       this.#graceStart = row.start;
     }
     const end = graceEnd(grace, this.#graceStart ?? null);
@@ -186,7 +212,7 @@ export class HelloService {
     ip: string | null,
     verified: VerifiedToken | null,
   ): Promise<HelloResult> {
-    const [row] = await this.#sql<[HelloRow]>`
+    const [row] = await bounded(this.#sql<[HelloRow]>`
       select * from mcp_private.hello(
         ${verified?.userId ?? null}::uuid,
         ${verified?.authSessionId ?? null}::uuid,
@@ -196,7 +222,7 @@ export class HelloService {
         ${message.client?.version ?? null},
         ${message.sessionToken ?? null}
       )
-    `;
+    `);
     const rate = rateState(row);
     const userId = verified?.userId;
     if (!row.ok) {

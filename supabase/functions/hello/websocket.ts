@@ -39,9 +39,10 @@ export function acceptWebSocket(request: Request, options: WebSocketOptions): Re
   (globalThis as { EdgeRuntime?: { waitUntil(promise: Promise<unknown>): void } }).EdgeRuntime
     ?.waitUntil(closed);
 
+  const helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
   const helloTimer = setTimeout(() => {
-    if (phase === "hello") close(4408, "No hello within 10 s");
-  }, options.helloTimeoutMs ?? 10_000);
+    if (phase === "hello") close(4408, `No hello within ${helloTimeoutMs / 1000} s`);
+  }, helloTimeoutMs);
 
   function send(body: unknown) {
     if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(body));

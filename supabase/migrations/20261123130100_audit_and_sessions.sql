@@ -482,15 +482,24 @@ as $$
 declare
   v_key text := mcp_private.rate_limit_key(p_ip);
   v_ip mcp_private.rate_limit_result;
+  v_failures mcp_private.rate_limit_result;
 begin
   v_ip := mcp_private.rate_limit_take('hello_ip', v_key);
-  perform mcp_private.rate_limit_take('auth_failure_ip', v_key);
+  v_failures := mcp_private.rate_limit_take('auth_failure_ip', v_key);
   perform mcp_private.audit('hello_failed', null, null, p_ip, p_reason, p_details);
-  return v_ip;
+  -- The budget that binds: a spent one first, else the one with fewer left. Once the failure
+  -- budget is spent, bad credentials are refused as rate-limited too, so the answer no longer
+  -- tells a guesser whether a credential was right.
+  return case
+    when not v_failures.allowed then v_failures
+    when not v_ip.allowed then v_ip
+    when v_failures.remaining < v_ip.remaining then v_failures
+    else v_ip
+  end;
 end
 $$;
 comment on function mcp_private.record_auth_failure(inet, text, jsonb) is
-  'Records a hello whose credentials failed before reaching the database (bad or expired JWT, wrong legacy token): counts against the IP''s hello and failed-authentication budgets and writes the audit event. Returns the IP''s hello budget for the response headers (allowed = false means the IP is over its limit). SECURITY DEFINER: mcp_edge has no rights on the counters or the audit table; granted to mcp_edge only.';
+  'Records a hello whose credentials failed before reaching the database (bad or expired JWT, wrong legacy token): counts against the IP''s hello and failed-authentication budgets and writes the audit event. Returns the budget that binds, for the response headers (allowed = false: the IP is over one of its limits, and the answer is rate_limited). SECURITY DEFINER: mcp_edge has no rights on the counters or the audit table; granted to mcp_edge only.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Session functions. p_user_id is the caller's verified identity (null for legacy sessions):

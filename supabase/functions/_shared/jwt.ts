@@ -329,13 +329,18 @@ export class JwksKeySource implements KeySource {
 
   /** Looks the key up; see the class description for when it fetches. */
   async getKey(kid: string, algorithm: "ES256" | "RS256"): Promise<CryptoKey | undefined> {
-    let jwk = this.#static.get(kid) ?? this.#usableRemote().get(kid);
+    let jwk = this.#lookup(kid);
     if (this.#url) {
-      const age = this.#now() - this.#fetchedAt;
+      if (!jwk && this.#inflight) {
+        // A fetch is on its way (the first one, or a rotation): its answer decides.
+        await this.#inflight;
+        jwk = this.#lookup(kid);
+      }
+      const stale = this.#now() - this.#fetchedAt > this.#maxAgeMs;
       const coolingDown = this.#now() - this.#attemptedAt < this.#cooldownMs;
-      if ((!jwk && !coolingDown) || (age > this.#maxAgeMs && !coolingDown)) {
+      if ((!jwk || stale) && !coolingDown) {
         await this.#refresh();
-        jwk = this.#static.get(kid) ?? this.#usableRemote().get(kid);
+        jwk = this.#lookup(kid);
       }
     }
     if (!jwk || !fits(jwk, algorithm)) return undefined;
@@ -351,6 +356,10 @@ export class JwksKeySource implements KeySource {
     } catch {
       return undefined;
     }
+  }
+
+  #lookup(kid: string): JWK | undefined {
+    return this.#static.get(kid) ?? this.#usableRemote().get(kid);
   }
 
   #usableRemote(): Map<string, JWK> {

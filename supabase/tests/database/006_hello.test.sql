@@ -2,7 +2,7 @@
 -- sessions, tokens, rate limits, revocation, legacy hellos and resumes, under a fixed clock.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(83);
+select plan(84);
 
 set local mcp.now to '2030-01-01 00:00:00+00';
 
@@ -150,10 +150,12 @@ select n, r.* from generate_series(1, 50) n
 cross join lateral mcp_private.record_auth_failure('198.51.100.4', 'invalid_jwt',
   jsonb_build_object('attempt', n)) r;
 
-select is((select count(*) from failures where allowed), 50::bigint,
-  'record_auth_failure reports the IP''s hello budget: the first 50 fit in it');
-select is((select remaining from failures where n = 50), 0,
-  'After 50 failures the IP has no hellos left');
+select is((select count(*) from failures where allowed), 20::bigint,
+  'record_auth_failure admits 20 failures a minute from one IP, then reports it as limited');
+select is((select policy from failures where n = 21), 'auth_failure_ip',
+  'From the 21st failure on, the failed-authentication budget is what binds');
+select is((mcp_private.rate_limit_take('hello_ip', '198.51.100.4', 0)).remaining, 0,
+  'Every one of the 50 failures also spent one of the IP''s 50 hellos');
 select is((mcp_private.record_auth_failure('198.51.100.4', 'invalid_jwt')).allowed, false,
   'The 51st failure reports the IP as over its limit');
 select is(

@@ -135,32 +135,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const keys = await loadOrCreateKeys(keysFile);
     const apiUrl = `http://127.0.0.1:${ports.api}`;
     const poolerUrl = databaseUrl(ports.pooler);
-    const env: Record<string, string> = {
-      SUPABASE_URL: apiUrl,
-      SUPABASE_DB_URL: poolerUrl,
-      SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
-      JWT_SECRET_KEY: keys.hs256Secret,
-      SUPABASE_JWT_SECRET: keys.hs256Secret,
-      SUPABASE_ANON_KEY: await apiKey(keys, "anon"),
-      SUPABASE_SERVICE_ROLE_KEY: await apiKey(keys, "service_role"),
-      // No proxy in front of the local server: the client IP is the connection's address, and a
-      // client-sent X-Forwarded-For is ignored.
-      MCP_TRUSTED_PROXIES: "0",
-      ...options.functionEnv,
-    };
+    const env = { ...await functionEnvironment(apiUrl, poolerUrl, keys), ...options.functionEnv };
 
     log(`Starting the function server on ${apiUrl}...`);
-    const functions = await spawnServer("functions", [
-      Deno.execPath(),
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--no-prompt",
-      fileURLToPath(new URL("../serve.ts", import.meta.url)),
-      "--port",
-      String(ports.api),
-    ], { logFile: join(logsDir, "functions.log"), env, stopSignal: "SIGTERM" });
+    const functions = await startFunctionServer(ports.api, env, join(logsDir, "functions.log"));
     processes.push(functions);
     await waitForHealth(`${apiUrl}/functions/v1/health`, functions, 60_000);
 
@@ -182,6 +160,48 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * What Supabase injects into functions, for the local stack: project URL, database URL (through
+ * PgBouncer), JWKS, JWT secret and API keys.
+ */
+export async function functionEnvironment(
+  apiUrl: string,
+  poolerUrl: string,
+  keys: LocalKeys,
+): Promise<Record<string, string>> {
+  return {
+    SUPABASE_URL: apiUrl,
+    SUPABASE_DB_URL: poolerUrl,
+    SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
+    JWT_SECRET_KEY: keys.hs256Secret,
+    SUPABASE_JWT_SECRET: keys.hs256Secret,
+    SUPABASE_ANON_KEY: await apiKey(keys, "anon"),
+    SUPABASE_SERVICE_ROLE_KEY: await apiKey(keys, "service_role"),
+    // No proxy in front of the local server: the client IP is the connection's address, and a
+    // client-sent X-Forwarded-For is ignored.
+    MCP_TRUSTED_PROXIES: "0",
+  };
+}
+
+/** Starts `scripts/serve.ts` (every function, one process) on `port` with `env`. */
+export async function startFunctionServer(
+  port: number,
+  env: Record<string, string>,
+  logFile: string,
+): Promise<ServerProcess> {
+  return await spawnServer("functions", [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--no-prompt",
+    fileURLToPath(new URL("../serve.ts", import.meta.url)),
+    "--port",
+    String(port),
+  ], { logFile, env, stopSignal: "SIGTERM" });
 }
 
 async function waitForHealth(url: string, server: ServerProcess, timeoutMs: number) {

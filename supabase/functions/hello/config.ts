@@ -22,6 +22,8 @@ export interface HelloConfig {
   /** The project URL (`SUPABASE_URL`), without a trailing slash. */
   supabaseUrl: string;
   databaseUrl: string;
+  /** Connections this function may hold (`MCP_DB_POOL_SIZE`, default 16). */
+  databasePoolSize: number;
   issuer: string;
   audience: string;
   algorithms: Algorithm[];
@@ -58,6 +60,7 @@ export function readHelloConfig(env: Env): HelloConfig {
   const config: HelloConfig = {
     supabaseUrl,
     databaseUrl: functionDatabaseUrl(env),
+    databasePoolSize: poolSize(env, "MCP_DB_POOL_SIZE", 16),
     issuer: optionalVar(env, "JWT_ISSUER") ?? `${supabaseUrl}/auth/v1`,
     audience: optionalVar(env, "JWT_AUDIENCE") ?? "authenticated",
     algorithms,
@@ -157,6 +160,17 @@ function nonNegativeInteger(env: Env, name: string, fallback: number): number {
     );
   }
   return Number(value);
+}
+
+function poolSize(env: Env, name: string, fallback: number): number {
+  const value = nonNegativeInteger(env, name, fallback);
+  if (value < 1 || value > 200) {
+    throw new ConfigError(
+      name,
+      `Cannot parse "${name}": expected 1 to 200 connections, got "${value}".`,
+    );
+  }
+  return value;
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {

@@ -49,7 +49,10 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     }),
     allowAnonymous: config.allowAnonymous,
   });
-  const sql = connectDatabase(config.databaseUrl, { max: 8, applicationName: "mcp-auth/hello" });
+  const sql = connectDatabase(config.databaseUrl, {
+    max: config.databasePoolSize,
+    applicationName: "mcp-auth/hello",
+  });
   const service = new HelloService({ config, verifier, sql });
   const metadataUrl =
     `${config.supabaseUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;

@@ -1,0 +1,106 @@
+/**
+ * Shared pieces of the benchmarks: pgbench runs with per-transaction latencies, and the
+ * statistics and tables of the reports.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { PG_BINDIR, SUPERUSER, SUPERUSER_PASSWORD } from "./postgres.ts";
+
+/** One pgbench run. */
+export interface PgbenchOptions {
+  /** Used for the script and log file names. */
+  name: string;
+  /** The pgbench script. */
+  sql: string;
+  seconds: number;
+  clients: number;
+  threads: number;
+  /** The port to connect to: PostgreSQL directly, or PgBouncer. */
+  port: number;
+  /** A new folder for the script and the per-transaction logs. */
+  logDir: string;
+}
+
+/** What one pgbench run measured. */
+export interface PgbenchResult {
+  tps: number;
+  /** Latency of every transaction, in milliseconds. */
+  latenciesMs: number[];
+  /** Transactions pgbench reported as failed. */
+  failed: number;
+}
+
+/** Runs pgbench (extended protocol, unnamed statements, as the functions send them). */
+export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult> {
+  await Deno.mkdir(options.logDir, { recursive: true });
+  const script = join(options.logDir, `${options.name}.sql`);
+  await Deno.writeTextFile(script, options.sql);
+  const output = await new Deno.Command(join(PG_BINDIR, "pgbench"), {
+    args: [
+      "--host=127.0.0.1",
+      `--port=${options.port}`,
+      `--username=${SUPERUSER}`,
+      "--no-vacuum",
+      "--protocol=extended",
+      `--client=${options.clients}`,
+      `--jobs=${options.threads}`,
+      `--time=${options.seconds}`,
+      "--log",
+      `--log-prefix=${join(options.logDir, options.name)}`,
+      `--file=${script}`,
+      "postgres",
+    ],
+    cwd: options.logDir,
+    env: { PGPASSWORD: SUPERUSER_PASSWORD },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `pgbench ${options.name} failed:\n${text}\n${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+  const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(text)?.[1]);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(text)?.[1] ?? 0);
+  const latenciesMs: number[] = [];
+  for await (const entry of Deno.readDir(options.logDir)) {
+    if (!entry.name.startsWith(`${options.name}.`) || entry.name.endsWith(".sql")) continue;
+    for (const line of (await Deno.readTextFile(join(options.logDir, entry.name))).split("\n")) {
+      // client_id transaction_no time_us script_no time_epoch time_us_part
+      const micros = Number(line.split(" ")[2]);
+      if (Number.isFinite(micros) && line !== "") latenciesMs.push(micros / 1000);
+    }
+  }
+  return { tps, latenciesMs, failed };
+}
+
+/** The median of `numbers`. */
+export function median(numbers: number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** The `p` quantile (0..1) of an ascending array, nearest rank. */
+export function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/** A Markdown table. */
+export function table(header: string[], rows: string[][]): string {
+  const lines = [header, header.map(() => "---"), ...rows];
+  return lines.map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+/** A positive integer command-line value; throws naming the flag otherwise. */
+export function positiveInteger(flag: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new TypeError(`Cannot parse "${flag}": expected a positive integer, got "${value}".`);
+  }
+  return Number(value);
+}

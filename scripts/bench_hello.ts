@@ -252,7 +252,10 @@ end
 
 /** Time from spawning a function server process to its first 200 hello, three times. */
 async function measureStartup(stack: Stack, token: string): Promise<number[]> {
-  const env = await functionEnvironment(stack.state.apiUrl, stack.state.poolerUrl, stack.keys);
+  const env = {
+    ...await functionEnvironment(stack.state.apiUrl, stack.state.edgeDatabaseUrl, stack.keys),
+    MCP_TRUSTED_PROXIES: "1",
+  };
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
     const port = freePort();

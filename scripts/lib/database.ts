@@ -17,6 +17,10 @@ export const paths = {
   seed: fileURLToPath(new URL("../../supabase/seed.sql", import.meta.url)),
 };
 
+/** The edge functions' role and, locally only, its password. */
+export const EDGE_ROLE = "mcp_edge";
+export const EDGE_PASSWORD = "mcp_edge";
+
 /** Opens a single-connection admin client; the caller ends it. */
 export function adminClient(url: string): Sql {
   return postgres(url, { max: 1, prepare: false, onnotice: () => {}, connect_timeout: 5 });
@@ -52,6 +56,17 @@ export async function prepareDatabase(
     if (fresh) await runFile(sql, paths.bootstrap);
     const applied = await applyMigrations(sql, options.migrationsDir ?? paths.migrations);
     if (fresh) await runFile(sql, options.seedFile ?? paths.seed);
+    // Local only: the edge functions' role gets a login, so the local functions run with the
+    // least privilege the migrations grant it (on hosted Supabase an operator does this).
+    await sql.unsafe(`
+      do $$
+      begin
+        if exists (select from pg_catalog.pg_roles where rolname = '${EDGE_ROLE}') then
+          alter role ${EDGE_ROLE} login password '${EDGE_PASSWORD}';
+        end if;
+      end
+      $$;
+    `);
     return { bootstrapped: fresh, applied };
   } finally {
     await sql.end({ timeout: 5 });

@@ -15,6 +15,7 @@ import {
   SUPERUSER_PASSWORD,
   waitUntilQueryable,
 } from "./postgres.ts";
+import { EDGE_PASSWORD, EDGE_ROLE } from "./database.ts";
 import { type ServerProcess, spawnServer } from "./process.ts";
 
 /** Options for {@linkcode startPgBouncer}. */
@@ -46,7 +47,11 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<ServerP
   await Deno.mkdir(options.dir, { recursive: true });
   const ini = join(options.dir, "pgbouncer.ini");
   const users = join(options.dir, "userlist.txt");
-  await Deno.writeTextFile(users, `"${SUPERUSER}" "${SUPERUSER_PASSWORD}"\n`, { mode: 0o600 });
+  await Deno.writeTextFile(
+    users,
+    `"${SUPERUSER}" "${SUPERUSER_PASSWORD}"\n"${EDGE_ROLE}" "${EDGE_PASSWORD}"\n`,
+    { mode: 0o600 },
+  );
   await Deno.writeTextFile(
     ini,
     [

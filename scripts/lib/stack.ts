@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { prepareDatabase, type PreparedDatabase } from "./database.ts";
+import { EDGE_PASSWORD, EDGE_ROLE, prepareDatabase, type PreparedDatabase } from "./database.ts";
 import { apiKey, loadOrCreateKeys, type LocalKeys, publicJwks } from "./keys.ts";
 import { startPgBouncer } from "./pgbouncer.ts";
 import { assertPortsFree } from "./ports.ts";
@@ -46,8 +46,10 @@ export interface StackState {
   jwksUrl: string;
   /** Direct connection to PostgreSQL (admin work, pgTAP). */
   databaseUrl: string;
-  /** Connection through PgBouncer, as the functions use it. */
+  /** Connection through PgBouncer, as postgres. */
   poolerUrl: string;
+  /** Connection through PgBouncer as the edge functions' role (mcp_edge), as the functions use it. */
+  edgeDatabaseUrl: string;
   keysFile: string;
   logsDir: string;
 }
@@ -135,7 +137,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const keys = await loadOrCreateKeys(keysFile);
     const apiUrl = `http://127.0.0.1:${ports.api}`;
     const poolerUrl = databaseUrl(ports.pooler);
-    const env = { ...await functionEnvironment(apiUrl, poolerUrl, keys), ...options.functionEnv };
+    const edgeDatabaseUrl = edgeUrl(ports.pooler);
+    const env = {
+      ...await functionEnvironment(apiUrl, edgeDatabaseUrl, keys),
+      ...options.functionEnv,
+    };
 
     log(`Starting the function server on ${apiUrl}...`);
     const functions = await startFunctionServer(ports.api, env, join(logsDir, "functions.log"));
@@ -151,6 +157,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       jwksUrl: `${apiUrl}/auth/v1/.well-known/jwks.json`,
       databaseUrl: postgres.url,
       poolerUrl,
+      edgeDatabaseUrl,
       keysFile,
       logsDir,
     };
@@ -162,18 +169,23 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 }
 
+/** The PgBouncer URL of the edge functions' role (mcp_edge, given a login locally). */
+export function edgeUrl(poolerPort: number): string {
+  return `postgresql://${EDGE_ROLE}:${EDGE_PASSWORD}@127.0.0.1:${poolerPort}/postgres`;
+}
+
 /**
  * What Supabase injects into functions, for the local stack: project URL, database URL (through
- * PgBouncer), JWKS, JWT secret and API keys.
+ * PgBouncer, as mcp_edge), JWKS, JWT secret and API keys.
  */
 export async function functionEnvironment(
   apiUrl: string,
-  poolerUrl: string,
+  databaseUrl: string,
   keys: LocalKeys,
 ): Promise<Record<string, string>> {
   return {
     SUPABASE_URL: apiUrl,
-    SUPABASE_DB_URL: poolerUrl,
+    SUPABASE_DB_URL: databaseUrl,
     SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
     JWT_SECRET_KEY: keys.hs256Secret,
     SUPABASE_JWT_SECRET: keys.hs256Secret,

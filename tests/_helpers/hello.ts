@@ -57,7 +57,8 @@ export async function startHelloServer(
   const jwks = { up: true, requests: 0 };
   const handler = createHandler({
     SUPABASE_URL: baseUrl,
-    SUPABASE_DB_URL: testStack().poolerUrl,
+    // As the edge functions' role: the tests prove its grants are enough.
+    SUPABASE_DB_URL: testStack().edgeDatabaseUrl,
     JWT_SECRET_KEY: keys.hs256Secret,
     MCP_TRUSTED_PROXIES: "1",
     ...env,

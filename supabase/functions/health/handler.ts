@@ -28,12 +28,13 @@ export function createHandler(env: Env): FunctionHandler {
   async function latestMigration(): Promise<string | null> {
     try {
       const [row] = await sql<[{ version: string | null }]>`
-        select max(version) as version from supabase_migrations.schema_migrations
+        select mcp_private.schema_version() as version
       `;
       return row.version;
     } catch (error) {
-      // No migration has run yet: the database answers, the history table is not there.
-      if ((error as { code?: string }).code === "42P01") return null;
+      // Not migrated yet: the database answers, the function is not there.
+      const code = (error as { code?: string }).code;
+      if (code === "42883" || code === "3F000") return null;
       throw error;
     }
   }

@@ -190,8 +190,10 @@ select is(
 
 -- Roles and function privileges --------------------------------------------------------------
 select has_role('mcp_edge', 'The mcp_edge role exists');
-select ok(not (select rolcanlogin from pg_roles where rolname = 'mcp_edge'),
-  'mcp_edge is NOLOGIN until an operator gives it a login');
+-- The migration creates mcp_edge NOLOGIN; the local stack then gives it a login (as an operator
+-- does on hosted Supabase), so its login attribute is not asserted here.
+select ok(not (select rolinherit from pg_roles where rolname = 'mcp_edge'),
+  'mcp_edge does not inherit the privileges of any role it is granted');
 select ok(not (select rolsuper or rolbypassrls or rolcreaterole or rolcreatedb
                from pg_roles where rolname = 'mcp_edge'),
   'mcp_edge has no superuser, bypassrls, createrole or createdb attribute');
@@ -209,11 +211,12 @@ select is(
     'mcp_private.list_sessions(uuid)',
     'mcp_private.record_auth_failure(inet,text,jsonb)',
     'mcp_private.record_version_conflict(uuid,uuid,bigint,inet)',
+    'mcp_private.schema_version()',
     'mcp_private.touch_session(uuid,uuid)',
     'mcp_private.update_session(uuid,uuid,bigint,text,text,jsonb)',
     'mcp_private.validate_session(text)'
   ],
-  'mcp_edge can execute exactly the eleven functions granted to it, and no other in mcp_private');
+  'mcp_edge can execute exactly the twelve functions granted to it, and no other in mcp_private');
 select is_empty(
   $$ select r.name, p.oid::regprocedure::text
      from pg_proc p
@@ -244,7 +247,7 @@ select is(
   (select count(*) from pg_proc p
    where p.pronamespace = 'mcp_private'::regnamespace
      and p.proconfig @> array['search_path=""']),
-  27::bigint, 'All 27 functions in mcp_private pin search_path to an empty string');
+  28::bigint, 'All 28 functions in mcp_private pin search_path to an empty string');
 select is_empty(
   $$ select p.oid::regprocedure::text from pg_proc p
      where p.pronamespace in ('public'::regnamespace, 'mcp_private'::regnamespace)

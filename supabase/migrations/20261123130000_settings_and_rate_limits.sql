@@ -54,18 +54,23 @@ alter table mcp_private.settings enable row level security;
 -- The clock. Every function asks mcp_private.now() instead of now(), so tests can move time.
 create function mcp_private.now()
 returns timestamptz
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select case
-    when coalesce(pg_catalog.current_setting('mcp.now', true), '') = '' then pg_catalog.now()
-    -- Only a superuser session may move the clock (the local test stack's postgres). Hosted
-    -- Supabase has no superuser login, so there the override is never honoured.
-    when (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user)
-      then pg_catalog.current_setting('mcp.now')::timestamptz
-    else pg_catalog.now()
-  end
+declare
+  v_override text := pg_catalog.current_setting('mcp.now', true);
+begin
+  if v_override is null or v_override = '' then
+    return pg_catalog.now();
+  end if;
+  -- Only a superuser session may move the clock (the local test stack's postgres). Hosted
+  -- Supabase has no superuser login, so there the override is never honoured.
+  if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
+    return v_override::timestamptz;
+  end if;
+  return pg_catalog.now();
+end
 $$;
 comment on function mcp_private.now() is
   'The time every MCP function uses: now(), or the mcp.now setting when the session user is a superuser (tests move the clock with set local mcp.now).';
@@ -118,7 +123,8 @@ comment on type mcp_private.rate_limit_result is
 create function mcp_private.rate_limit_take(
   p_policy text,
   p_key text,
-  p_cost integer default 1
+  p_cost integer default 1,
+  p_now timestamptz default null
 )
 returns mcp_private.rate_limit_result
 language plpgsql
@@ -127,7 +133,7 @@ set search_path = ''
 as $$
 declare
   v_policy mcp_private.rate_limit_policies;
-  v_now timestamptz := mcp_private.now();
+  v_now timestamptz := coalesce(p_now, mcp_private.now());
   v_interval interval;
   v_tat timestamptz;
   v_result mcp_private.rate_limit_result;
@@ -193,8 +199,8 @@ begin
   return v_result;
 end
 $$;
-comment on function mcp_private.rate_limit_take(text, text, integer) is
-  'GCRA rate limiter: takes p_cost units from the (policy, key) bucket in one atomic statement and returns allowed, remaining, reset and retry-after. p_cost = 0 is a dry run. Exact under concurrency. Internal: called by the hello functions, not granted to any API role.';
+comment on function mcp_private.rate_limit_take(text, text, integer, timestamptz) is
+  'GCRA rate limiter: takes p_cost units from the (policy, key) bucket in one atomic statement and returns allowed, remaining, reset and retry-after. p_cost = 0 is a dry run. p_now (default mcp_private.now()) lets a caller use one time for several takes. Exact under concurrency. Internal: called by the hello functions, not granted to any API role.';
 
 create function mcp_private.gc_rate_limit_counters()
 returns bigint

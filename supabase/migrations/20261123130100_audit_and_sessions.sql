@@ -850,19 +850,29 @@ declare
   v_batch integer := coalesce(p_batch_size, (select cleanup_batch_size from mcp_private.settings));
   v_deleted bigint;
   v_total bigint := 0;
+  v_ids bigint[];
+  v_last bigint;
+  v_from bigint := 0;
 begin
   if v_batch < 1 then
     raise exception 'Cannot purge audit events in batches of %: the batch size must be at least 1', v_batch
       using errcode = '22023';
   end if;
   loop
-    delete from mcp_private.audit_events
-    where id in (
-      select id from mcp_private.audit_events where occurred_at < v_cutoff limit v_batch
-    );
+    -- Keyset on id (events arrive in id order, so old ones have low ids): each batch starts
+    -- after the last id the previous one deleted, never rescanning what is already gone.
+    select pg_catalog.array_agg(d.id), pg_catalog.max(d.id) into v_ids, v_last
+    from (
+      select e.id from mcp_private.audit_events e
+      where e.occurred_at < v_cutoff and e.id > v_from
+      order by e.id
+      limit v_batch
+    ) d;
+    delete from mcp_private.audit_events where id = any(v_ids);
     get diagnostics v_deleted = row_count;
     v_total := v_total + v_deleted;
     exit when v_deleted < v_batch;
+    v_from := v_last;
   end loop;
   return v_total;
 end

@@ -1,0 +1,196 @@
+// The SQL API under real concurrency: many connections through PgBouncer (transaction mode, as
+// the functions reach the database) racing on the same rate-limit counter or the same session.
+// Every call is fired at once with Promise.allSettled, and the counts must be exact.
+import assert from "node:assert/strict";
+import postgres, { type Sql } from "postgres";
+import { testStack } from "./_helpers/stack.ts";
+
+/** One fresh user with one live Supabase Auth session. */
+interface TestUser {
+  id: string;
+  authSessionId: string;
+}
+
+/** The columns of mcp_private.hello_result these tests read. */
+interface HelloRow {
+  ok: boolean;
+  error: string | null;
+  scope: string | null;
+  session_id: string | null;
+  version: string | null;
+}
+
+/**
+ * Runs `fn` with a 40-connection pool through PgBouncer and `userCount` fresh users, each with
+ * one auth.sessions row. Afterwards deletes the users (which cascades to their auth sessions and
+ * MCP sessions), their audit events and rate-limit counters, and closes the pool.
+ */
+async function withUsers(
+  userCount: number,
+  fn: (sql: Sql, users: TestUser[]) => Promise<void>,
+): Promise<void> {
+  const sql = postgres(testStack().poolerUrl, { max: 40, prepare: false, onnotice: () => {} });
+  const users: TestUser[] = Array.from({ length: userCount }, () => ({
+    id: crypto.randomUUID(),
+    authSessionId: crypto.randomUUID(),
+  }));
+  const ids = users.map((user) => user.id);
+  try {
+    await sql`
+      insert into auth.users (id, email, aud, role, created_at)
+      select id, 'concurrency-' || id || '@example.test', 'authenticated', 'authenticated', now()
+      from unnest(${ids}::uuid[]) as id
+    `;
+    await sql`
+      insert into auth.sessions (id, user_id, created_at, aal)
+      select s.id, s.user_id, now(), 'aal1'
+      from unnest(${users.map((user) => user.authSessionId)}::uuid[], ${ids}::uuid[])
+        as s (id, user_id)
+    `;
+    await fn(sql, users);
+  } finally {
+    try {
+      await sql`delete from mcp_private.audit_events where user_id = any(${ids}::uuid[])`;
+      await sql`
+        delete from mcp_private.rate_limit_counters
+        where policy = 'hello_user' and key = any(${ids}::text[])
+      `;
+      await sql`delete from auth.users where id = any(${ids}::uuid[])`;
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  }
+}
+
+/** Calls hello for a new JWT session of `user` from `ip`. */
+async function hello(sql: Sql, user: TestUser, ip: string): Promise<HelloRow> {
+  const [row] = await sql<HelloRow[]>`
+    select * from mcp_private.hello(${user.id}::uuid, ${user.authSessionId}::uuid, ${ip}::inet)
+  `;
+  assert.ok(row, "hello returns one row");
+  return row;
+}
+
+/** A random integer in [0, bound). */
+function randomInt(bound: number): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]! % bound;
+}
+
+/** A random IPv4 address in 100.64.0.0/10 (shared address space), unique to this test run. */
+function randomSharedAddress(): string {
+  return `100.${64 + randomInt(64)}.${randomInt(256)}.${1 + randomInt(254)}`;
+}
+
+/** `count` consecutive addresses of 198.18.0.0/15 (benchmarking range) from a random start. */
+function benchmarkingAddresses(count: number): string[] {
+  const start = randomInt(2 ** 17 - count);
+  return Array.from({ length: count }, (_, i) => {
+    const n = start + i;
+    return `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
+  });
+}
+
+/** The fulfilled values of `results`; fails with the first reason when any call was rejected. */
+function fulfilled<T>(results: PromiseSettledResult<T>[]): T[] {
+  const rejected = results.filter((result) => result.status === "rejected");
+  assert.equal(
+    rejected.length,
+    0,
+    `no call fails (first error: ${(rejected[0] as PromiseRejectedResult | undefined)?.reason})`,
+  );
+  return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+}
+
+/** How many of `rows` match `predicate`. */
+function count<T>(rows: T[], predicate: (row: T) => boolean): number {
+  return rows.filter(predicate).length;
+}
+
+Deno.test("hello admits exactly 10 of 200 concurrent calls for one user", async () => {
+  await withUsers(1, async (sql, [user]) => {
+    assert.ok(user);
+    const ips = benchmarkingAddresses(200);
+    try {
+      const rows = fulfilled(await Promise.allSettled(ips.map((ip) => hello(sql, user, ip))));
+
+      assert.equal(count(rows, (row) => row.ok), 10, "admitted");
+      assert.equal(
+        count(rows, (row) => !row.ok && row.error === "rate_limited" && row.scope === "user"),
+        190,
+        "refused by the user limit",
+      );
+      const [{ sessions }] = await sql<[{ sessions: number }]>`
+        select count(*)::int as sessions from public.mcp_sessions where user_id = ${user.id}::uuid
+      `;
+      assert.equal(sessions, 10, "one session per admitted hello");
+    } finally {
+      await sql`delete from mcp_private.rate_limit_counters where key = any(${ips}::text[])`;
+    }
+  });
+});
+
+Deno.test("hello admits exactly 50 of 200 concurrent calls from one IP", async () => {
+  await withUsers(20, async (sql, users) => {
+    const ip = randomSharedAddress();
+    try {
+      // Ten calls per user, interleaved, so the per-user limit (10) never binds.
+      const calls = Array.from({ length: 200 }, (_, i) => users[i % users.length]!);
+      const rows = fulfilled(await Promise.allSettled(calls.map((user) => hello(sql, user, ip))));
+
+      assert.equal(count(rows, (row) => row.ok), 50, "admitted");
+      assert.equal(
+        count(rows, (row) => !row.ok && row.error === "rate_limited" && row.scope === "ip"),
+        150,
+        "refused by the IP limit",
+      );
+      const [{ sessions }] = await sql<[{ sessions: number }]>`
+        select count(*)::int as sessions from public.mcp_sessions
+        where user_id = any(${users.map((user) => user.id)}::uuid[])
+      `;
+      assert.equal(sessions, 50, "one session per admitted hello");
+    } finally {
+      await sql`delete from mcp_private.rate_limit_counters where key = ${ip}`;
+    }
+  });
+});
+
+Deno.test("update_session lets exactly one of 50 concurrent updates at version 1 win", async () => {
+  await withUsers(1, async (sql, [user]) => {
+    assert.ok(user);
+    const ip = randomSharedAddress();
+    try {
+      const opened = await hello(sql, user, ip);
+      assert.equal(opened.ok, true, `hello opens the session (error: ${opened.error})`);
+      const sessionId = opened.session_id!;
+      assert.equal(Number(opened.version), 1);
+
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) =>
+          sql<{ version: string; client_name: string }[]>`
+            select * from mcp_private.update_session(
+              ${sessionId}::uuid, ${user.id}::uuid, 1, ${`client-${i}`}, null, null
+            )
+          `),
+      );
+
+      const winners = results.filter((result) => result.status === "fulfilled");
+      const losers = results.filter((result) => result.status === "rejected");
+      assert.equal(winners.length, 1, "exactly one update succeeds");
+      assert.equal(losers.length, 49);
+      const codes = losers.map((result) => (result.reason as { code?: string }).code);
+      assert.deepEqual(codes, Array(49).fill("MC409"), "every other update is a version conflict");
+
+      const [winner] = (winners[0] as PromiseFulfilledResult<
+        { version: string; client_name: string }[]
+      >).value;
+      assert.equal(Number(winner?.version), 2);
+      const [stored] = await sql<[{ version: string; client_name: string }]>`
+        select version, client_name from public.mcp_sessions where id = ${sessionId}::uuid
+      `;
+      assert.equal(Number(stored.version), 2, "the session ends at version 2");
+      assert.equal(stored.client_name, winner?.client_name, "the winner's change is the one kept");
+    } finally {
+      await sql`delete from mcp_private.rate_limit_counters where key = ${ip}`;
+    }
+  });
+});

@@ -19,6 +19,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Sql } from "postgres";
+import { median, percentile } from "./lib/bench.ts";
 import { adminClient } from "./lib/database.ts";
 import { freePort } from "./lib/ports.ts";
 import { PG_BINDIR, SUPERUSER, SUPERUSER_PASSWORD } from "./lib/postgres.ts";
@@ -119,11 +120,11 @@ const PIECE_SCRIPTS: BenchScript[] = [
     })::text);\n`,
   },
   {
-    name: "auth_session_is_live",
+    name: "auth_session_user",
     description: "the revocation check (auth.sessions join auth.users)",
-    sql: `${RANDOM_USER}select mcp_private.auth_session_is_live(${userId(N)}, ${
+    sql: `${RANDOM_USER}select (mcp_private.auth_session_user(${userId(N)}, ${
       authSessionId(N)
-    }, now());\n`,
+    }, now())).live;\n`,
   },
   {
     name: "session_insert",
@@ -624,19 +625,6 @@ function table(header: string[], rows: string[][]): string {
 
 function percent(ratio: number): string {
   return `${(ratio * 100).toFixed(1)}%`;
-}
-
-/** The median of `numbers` (mean of the middle two for an even count). */
-function median(numbers: number[]): number {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-/** Nearest-rank percentile `p` (0..1] of sorted `values`. */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
 }
 
 function concat(arrays: Float64Array[]): Float64Array {

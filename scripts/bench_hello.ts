@@ -54,6 +54,7 @@ interface ModeResult {
   errors: number;
 }
 
+await ensureWrk();
 const dir = await Deno.makeTempDir({ prefix: "mcp-auth-bench-hello-" });
 await Deno.chmod(dir, 0o755);
 let stack: Stack | undefined;
@@ -123,6 +124,22 @@ try {
   Deno.exit(1);
 }
 await teardown();
+
+/** wrk, the load generator: installed from Debian's packages when missing and we are root. */
+async function ensureWrk(): Promise<void> {
+  const found = await new Deno.Command("sh", { args: ["-c", "command -v wrk"], stdout: "null" })
+    .output();
+  if (found.success) return;
+  if (Deno.uid() !== 0) {
+    throw new Error("bench:hello needs wrk: install it with  sudo apt-get install wrk");
+  }
+  console.error("[bench] Installing wrk with apt-get...");
+  const installed = await new Deno.Command("apt-get", {
+    args: ["install", "-y", "-qq", "wrk"],
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+  }).output();
+  if (!installed.success) throw new Error("apt-get install wrk failed.");
+}
 
 /** Bench users with live auth sessions; rate limits raised out of the way. */
 async function setUp(stack: Stack): Promise<{ userId: string; sessionId: string }[]> {

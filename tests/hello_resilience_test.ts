@@ -17,21 +17,7 @@ import {
 } from "./_helpers/hello.ts";
 import { testStack } from "./_helpers/stack.ts";
 import { accessClaims, sign } from "./_helpers/tokens.ts";
-
-type Json = Record<string, unknown>;
-
-/** Rejects with a message naming `what` when `promise` does not settle within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { type Client, closeAll, connect, within } from "./_helpers/ws.ts";
 
 function closeQuietly(closer: { close(): void }) {
   try {
@@ -152,84 +138,6 @@ function proxiedDatabaseUrl(proxy: TcpProxy): string {
   const url = new URL(testStack().poolerUrl);
   url.port = String(proxy.port);
   return url.href;
-}
-
-interface CloseInfo {
-  code: number;
-  reason: string;
-}
-
-/** A client socket that records what it receives and how it was closed. */
-interface Client {
-  ws: WebSocket;
-  messages: Json[];
-  send(value: unknown): void;
-  next(timeoutMs?: number): Promise<Json>;
-  closed(timeoutMs?: number): Promise<CloseInfo>;
-  drop(): Promise<CloseInfo>;
-}
-
-/** Opens a WebSocket to `server`'s hello from client IP `ip`. */
-async function connect(server: HelloServer, ip: string): Promise<Client> {
-  const ws = new WebSocket(server.wsUrl, { headers: { "x-forwarded-for": ip } });
-  const messages: Json[] = [];
-  let read = 0;
-  let closeInfo: CloseInfo | undefined;
-  let wake: () => void = () => {};
-  let changed = new Promise<void>((resolve) => (wake = resolve));
-  const notify = () => {
-    wake();
-    changed = new Promise<void>((resolve) => (wake = resolve));
-  };
-  let resolveClosed: (info: CloseInfo) => void = () => {};
-  const closedPromise = new Promise<CloseInfo>((resolve) => (resolveClosed = resolve));
-  const opened = new Promise<void>((resolve, reject) => {
-    ws.onopen = () => resolve();
-    ws.onerror = () => reject(new Error("The WebSocket could not be opened"));
-  });
-  ws.onmessage = (event) => {
-    messages.push(typeof event.data === "string" ? JSON.parse(event.data) : { binary: true });
-    notify();
-  };
-  ws.onclose = (event) => {
-    closeInfo = { code: event.code, reason: event.reason };
-    resolveClosed(closeInfo);
-    notify();
-  };
-  try {
-    await within(opened, 5_000, "the WebSocket to open");
-  } catch (error) {
-    ws.close();
-    throw error;
-  }
-  ws.onerror = () => {};
-  const client: Client = {
-    ws,
-    messages,
-    send: (value) => ws.send(JSON.stringify(value)),
-    async next(timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (true) {
-        if (messages.length > read) return messages[read++]!;
-        if (closeInfo) {
-          throw new Error(
-            `The socket closed (${closeInfo.code} ${closeInfo.reason}) before another message`,
-          );
-        }
-        await within(changed, Math.max(1, deadline - Date.now()), "a WebSocket message");
-      }
-    },
-    closed: (timeoutMs = 5_000) => within(closedPromise, timeoutMs, "the WebSocket to close"),
-    async drop() {
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
-      return await client.closed();
-    },
-  };
-  return client;
-}
-
-async function closeAll(clients: Client[]): Promise<void> {
-  for (const client of clients) await client.drop().catch(() => {});
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

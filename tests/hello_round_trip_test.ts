@@ -5,10 +5,13 @@ import assert from "node:assert/strict";
 import type { Sql } from "postgres";
 import { freePort } from "../scripts/lib/ports.ts";
 import { connectDatabase } from "../supabase/functions/_shared/db.ts";
-import { JwksKeySource, JwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { readHelloConfig } from "../supabase/functions/hello/config.ts";
 import type { HelloMessage } from "../supabase/functions/hello/protocol.ts";
-import { type HelloResult, HelloService } from "../supabase/functions/hello/service.ts";
+import {
+  createVerifier,
+  type HelloResult,
+  HelloService,
+} from "../supabase/functions/hello/service.ts";
 import {
   createUsers,
   deleteUsers,
@@ -49,17 +52,7 @@ async function build(env: Record<string, string> = {}) {
     EXAI_WS_TOKEN: LEGACY,
     ...env,
   });
-  const verifier = new JwtVerifier({
-    issuer: config.issuer,
-    audience: config.audience,
-    algorithms: config.algorithms,
-    ...(config.hs256Secret ? { hs256Secret: config.hs256Secret } : {}),
-    keys: new JwksKeySource({
-      ...(config.staticJwks ? { staticKeys: config.staticJwks } : {}),
-      url: config.jwksUrl,
-    }),
-    allowAnonymous: config.allowAnonymous,
-  });
+  const verifier = createVerifier(config);
   const real = connectDatabase(config.databaseUrl, { max: 2, applicationName: "hello-round-trip" });
   const counted = counting(real);
   const service = new HelloService({ config, verifier, sql: counted.sql });

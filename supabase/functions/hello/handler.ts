@@ -11,7 +11,6 @@ import { clientIp } from "../_shared/client_ip.ts";
 import type { Env } from "../_shared/config.ts";
 import { connectDatabase } from "../_shared/db.ts";
 import { createApp, type FunctionHandler, json } from "../_shared/http.ts";
-import { JwksKeySource, JwtVerifier } from "../_shared/jwt.ts";
 import { httpDate } from "../_shared/legacy.ts";
 import { logRequest, type LogSink } from "../_shared/log.ts";
 import { rateLimitHeaders } from "../_shared/rate_limit_headers.ts";
@@ -24,7 +23,7 @@ import {
   MAX_MESSAGE_BYTES,
   parseHello,
 } from "./protocol.ts";
-import { type HelloResult, HelloService } from "./service.ts";
+import { createVerifier, type HelloResult, HelloService } from "./service.ts";
 import { acceptWebSocket } from "./websocket.ts";
 
 /** Options for {@linkcode createHandler}, for tests. */
@@ -38,17 +37,7 @@ export interface HelloHandlerOptions {
 export function createHandler(env: Env, options: HelloHandlerOptions = {}): FunctionHandler {
   const config = readHelloConfig(env);
   const log = options.log ?? ((line: string) => console.log(line));
-  const verifier = new JwtVerifier({
-    issuer: config.issuer,
-    audience: config.audience,
-    algorithms: config.algorithms,
-    ...(config.hs256Secret ? { hs256Secret: config.hs256Secret } : {}),
-    keys: new JwksKeySource({
-      ...(config.staticJwks ? { staticKeys: config.staticJwks } : {}),
-      url: config.jwksUrl,
-    }),
-    allowAnonymous: config.allowAnonymous,
-  });
+  const verifier = createVerifier(config);
   const sql = connectDatabase(config.databaseUrl, {
     max: config.databasePoolSize,
     applicationName: "mcp-auth/hello",

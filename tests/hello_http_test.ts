@@ -198,3 +198,26 @@ Deno.test("the local stack serves hello at /functions/v1/hello", async () => {
   assert.equal(response.status, 401);
   assert.equal((await response.json()).error, "jwt_required");
 });
+
+Deno.test("hello answers 404 under its own path, and a session_token with a NUL is a 400, not a 500", async () => {
+  const server = await startHelloServer();
+  const [user] = await createUsers(1);
+  try {
+    const nowhere = await fetch(`${server.helloUrl}/nope`, { method: "POST", body: "{}" });
+    assert.equal(nowhere.status, 404);
+    assert.equal((await nowhere.json()).error, "not_found");
+
+    for (const sessionToken of ["mcps_\u0000abc", "mcps_ é", "a\nb"]) {
+      const response = await postHello(server, {
+        op: "hello",
+        token: await tokenFor(server, user!),
+        session_token: sessionToken,
+      }, { ip: uniqueIp() });
+      assert.equal(response.status, 400, JSON.stringify(response.body));
+      assert.equal(response.body.error, "bad_request");
+    }
+  } finally {
+    await deleteUsers([user!]);
+    await server.close();
+  }
+});

@@ -564,3 +564,29 @@ Deno.test("WS: an unreachable database is unavailable, closed with 1011", async 
     await server.close();
   }
 });
+
+Deno.test("WS: a burst of pings is answered in full, with one database write per second at most", async () => {
+  const server = await startHelloServer();
+  const [user] = await createUsers(1);
+  const clients: Client[] = [];
+  try {
+    const { client } = await helloOk(server, uniqueIp(), {
+      op: "hello",
+      token: await tokenFor(server, user!),
+    });
+    clients.push(client);
+    for (let i = 0; i < 30; i++) client.send({ op: "ping" });
+    const pongs: Json[] = [];
+    for (let i = 0; i < 30; i++) pongs.push(await client.next());
+    assert.ok(pongs.every((pong) => pong.op === "pong"), "every ping got its pong");
+    assert.equal(
+      new Set(pongs.map((pong) => pong.expires_at)).size,
+      1,
+      "the burst moved the expiry once: one touch, not thirty",
+    );
+  } finally {
+    await closeAll(clients);
+    await deleteUsers([user!]);
+    await server.close();
+  }
+});

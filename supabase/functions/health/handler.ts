@@ -64,5 +64,7 @@ export function createHandler(env: Env): FunctionHandler {
       { allow: "GET, HEAD" },
     ));
 
+  app.notFound(() => json({ ok: false, error: "not_found", message: "Not found." }, 404));
+
   return (request, info) => app.fetch(request, info);
 }

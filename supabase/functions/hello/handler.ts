@@ -109,12 +109,14 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     return helloResponse(result, metadataUrl);
   });
 
-  app.all("*", (c) =>
+  app.all("/", (c) =>
     json(
       { ok: false, error: "method_not_allowed", message: `${c.req.method} is not supported here.` },
       405,
       { allow: "GET, POST, OPTIONS" },
     ));
+
+  app.notFound(() => json({ ok: false, error: "not_found", message: "Not found." }, 404));
 
   app.onError((error) => {
     console.error(JSON.stringify({

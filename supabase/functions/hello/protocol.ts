@@ -98,6 +98,11 @@ export function parseHello(value: unknown, bearer?: string): HelloMessage | Prot
     if (sessionToken.length > LIMITS.sessionToken) {
       return bad(`"session_token" is limited to ${LIMITS.sessionToken} characters.`);
     }
+    // Session tokens are printable ASCII; anything else cannot be one (and a NUL would not
+    // even reach the database as text).
+    if (!/^[\x21-\x7e]+$/.test(sessionToken)) {
+      return bad('"session_token" is not a session token.');
+    }
     message.sessionToken = sessionToken;
   }
   return message;

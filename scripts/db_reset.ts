@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { fail, stackDir, stackOptions, stackPorts } from "./lib/cli.ts";
 import { resetDatabase } from "./lib/database.ts";
 import { assertPortsFree } from "./lib/ports.ts";
-import { databaseUrl, startPostgres } from "./lib/postgres.ts";
+import { databaseUrl, serverRoot, startPostgres } from "./lib/postgres.ts";
 import { readRunningStack } from "./lib/stack.ts";
 
 try {
@@ -27,7 +27,7 @@ try {
     assertPortsFree({ database: port });
     await Deno.mkdir(join(dir, "logs"), { recursive: true });
     const server = await startPostgres({
-      dataDir: join(dir, "db"),
+      dataDir: join(await serverRoot(dir), "db"),
       port,
       logFile: join(dir, "logs", "postgres.log"),
     });

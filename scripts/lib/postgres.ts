@@ -7,7 +7,8 @@
  */
 
 import postgres from "postgres";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { join, resolve } from "node:path";
 import { isRoot, run, type ServerProcess, spawnServer, tail } from "./process.ts";
 
 /** Where the PostgreSQL 15 server binaries live (Debian's layout unless `PG_BINDIR` says). */
@@ -112,6 +113,26 @@ async function initCluster(options: PostgresOptions): Promise<boolean> {
     append: true,
   });
   return true;
+}
+
+/**
+ * Where the servers' own files (cluster, PgBouncer configuration) live: `dir`, unless this
+ * process is root and the `postgres` OS user cannot enter `dir` (a checkout under /root, say);
+ * then a folder of /var/tmp named after `dir`, so the cluster still survives restarts.
+ */
+export async function serverRoot(dir: string): Promise<string> {
+  if (!isRoot()) return dir;
+  await Deno.mkdir(dir, { recursive: true });
+  try {
+    await run(["test", "-x", dir], { asPostgresUser: true });
+    return dir;
+  } catch {
+    const key = createHash("sha256").update(resolve(dir)).digest("hex").slice(0, 16);
+    const root = join("/var/tmp", `mcp-auth-${key}`);
+    await Deno.mkdir(root, { recursive: true, mode: 0o755 });
+    await Deno.chmod(root, 0o755);
+    return root;
+  }
 }
 
 /** Makes `dir` owned by the `postgres` OS user when this process is root. */

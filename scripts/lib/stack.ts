@@ -13,7 +13,7 @@ import { EDGE_PASSWORD, EDGE_ROLE, prepareDatabase, type PreparedDatabase } from
 import { apiKey, loadOrCreateKeys, type LocalKeys, publicJwks } from "./keys.ts";
 import { startPgBouncer } from "./pgbouncer.ts";
 import { assertPortsFree } from "./ports.ts";
-import { databaseUrl, startPostgres } from "./postgres.ts";
+import { databaseUrl, serverRoot, startPostgres } from "./postgres.ts";
 import { type ServerProcess, spawnServer, tail } from "./process.ts";
 
 /** The default ports: the same as `supabase start` (API 54321, DB 54322, pooler 54329). */
@@ -104,9 +104,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   try {
+    const servers = await serverRoot(dir);
+    if (servers !== dir) {
+      log(`The postgres OS user cannot enter ${dir}: the cluster lives in ${servers}.`);
+    }
     log(`Starting PostgreSQL on 127.0.0.1:${ports.database}...`);
     const postgres = await startPostgres({
-      dataDir: join(dir, "db"),
+      dataDir: join(servers, "db"),
       port: ports.database,
       logFile: join(logsDir, "postgres.log"),
       ephemeral: options.ephemeral ?? false,
@@ -126,7 +130,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     log(`Starting PgBouncer (transaction mode) on 127.0.0.1:${ports.pooler}...`);
     processes.push(
       await startPgBouncer({
-        dir: join(dir, "pgbouncer"),
+        dir: join(servers, "pgbouncer"),
         port: ports.pooler,
         databasePort: ports.database,
         logFile: join(logsDir, "pgbouncer.log"),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { serverRoot } from "../scripts/lib/postgres.ts";
 import { spawnServer } from "../scripts/lib/process.ts";
 
 Deno.test("spawnServer() appends the child's output to its log while the child runs", async () => {
@@ -27,4 +28,29 @@ Deno.test("spawnServer() appends the child's output to its log while the child r
     await Deno.remove(dir, { recursive: true });
   }
   assert.equal(server.hasExited(), true);
+});
+
+Deno.test({
+  name: "serverRoot() moves the servers' files out of a folder the postgres user cannot enter",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const closed = await Deno.makeTempDir();
+    await Deno.chmod(closed, 0o700);
+    const open = await Deno.makeTempDir();
+    await Deno.chmod(open, 0o755);
+    const moved = await serverRoot(join(closed, "stack"));
+    try {
+      assert.match(moved, /^\/var\/tmp\/mcp-auth-[0-9a-f]{16}$/);
+      assert.equal(await serverRoot(join(closed, "stack")), moved, "the same folder every time");
+      assert.equal(
+        await serverRoot(join(open, "stack")),
+        join(open, "stack"),
+        "kept when reachable",
+      );
+    } finally {
+      await Deno.remove(moved, { recursive: true });
+      await Deno.remove(closed, { recursive: true });
+      await Deno.remove(open, { recursive: true });
+    }
+  },
 });

@@ -105,7 +105,11 @@ async function assertRefused(
   assert.equal(reply.body.ok, false);
   assert.equal(reply.body.error, code);
   assert.equal(reply.headers.get("sunset"), null, "no Sunset on a refusal");
-  assert.match(reply.headers.get("www-authenticate") ?? "", /^Bearer /);
+  assert.match(
+    reply.headers.get("www-authenticate") ?? "",
+    /^Bearer error="invalid_token", error_description="[^"]+", resource_metadata="/,
+    "a token was sent, so the challenge says invalid_token (RFC 6750)",
+  );
   const message = reply.body.message as string;
   assert.ok(!message.includes(secret), "the message never echoes the legacy token");
   assert.ok(!(reply.headers.get("www-authenticate") ?? "").includes(secret));

@@ -215,7 +215,7 @@ function wwwAuthenticate(
   metadataUrl: string,
 ): string {
   const parts: string[] = [];
-  if (result.tokenSent && result.code !== "jwt_required") {
+  if (result.tokenSent) {
     parts.push(`error="invalid_token"`);
     parts.push(
       `error_description="${result.message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, "")}"`,

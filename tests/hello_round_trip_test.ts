@@ -7,11 +7,8 @@ import { freePort } from "../scripts/lib/ports.ts";
 import { connectDatabase } from "../supabase/functions/_shared/db.ts";
 import { readHelloConfig } from "../supabase/functions/hello/config.ts";
 import type { HelloMessage } from "../supabase/functions/hello/protocol.ts";
-import {
-  createVerifier,
-  type HelloResult,
-  HelloService,
-} from "../supabase/functions/hello/service.ts";
+import { createVerifier } from "../supabase/functions/_shared/auth_config.ts";
+import { type HelloResult, HelloService } from "../supabase/functions/hello/service.ts";
 import {
   createUsers,
   deleteUsers,

@@ -621,13 +621,31 @@ $$;
 comment on function mcp_private.disconnect_session(uuid, uuid) is
   'A socket dropped without bye: the session becomes disconnected (resumable with its token until it expires) and its version is bumped. Returns false when there was nothing to change. SECURITY DEFINER: mcp_edge cannot write the table; granted to mcp_edge only.';
 
+create function mcp_private.assert_caller_live(p_user_id uuid, p_auth_session_id uuid)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if p_auth_session_id is not null
+    and not (mcp_private.auth_session_user(p_auth_session_id, p_user_id, mcp_private.now())).live
+  then
+    raise exception 'The token''s sign-in session has ended' using errcode = 'MC401';
+  end if;
+end
+$$;
+comment on function mcp_private.assert_caller_live(uuid, uuid) is
+  'Raises MC401 when the caller''s Supabase Auth session (the session_id of the JWT the request came with) is gone, past not_after, or its user banned or deleted. A null p_auth_session_id skips the check (a WebSocket already checked at hello). Internal.';
+
 create function mcp_private.update_session(
   p_session_id uuid,
   p_user_id uuid,
   p_expected_version bigint,
   p_client_name text default null,
   p_client_version text default null,
-  p_metadata jsonb default null
+  p_metadata jsonb default null,
+  p_auth_session_id uuid default null
 )
 returns mcp_private.session_view
 language plpgsql
@@ -639,6 +657,7 @@ declare
   v_now timestamptz := mcp_private.now();
   v_session public.mcp_sessions;
 begin
+  perform mcp_private.assert_caller_live(p_user_id, p_auth_session_id);
   if p_expected_version is null then
     raise exception 'Cannot update session %: the expected version is required', p_session_id
       using errcode = 'MC428';
@@ -666,7 +685,7 @@ begin
   return mcp_private.to_session_view(v_session, v_now);
 end
 $$;
-comment on function mcp_private.update_session(uuid, uuid, bigint, text, text, jsonb) is
+comment on function mcp_private.update_session(uuid, uuid, bigint, text, text, jsonb, uuid) is
   'Changes client info or metadata only if the session is still at p_expected_version, and bumps the version. Errors: MC428 no expected version, MC404 not found (or not the caller''s, or not honoured), MC409 stale version (DETAIL current_version=N; the caller records it with record_version_conflict()). SECURITY DEFINER: mcp_edge cannot write the table; granted to mcp_edge only.';
 
 create function mcp_private.record_version_conflict(
@@ -689,7 +708,12 @@ $$;
 comment on function mcp_private.record_version_conflict(uuid, uuid, bigint, inet) is
   'Audits a version conflict. update_session() raises MC409 and so rolls back anything it writes; the caller records the conflict with this afterwards. SECURITY DEFINER: mcp_edge cannot write the audit table; granted to mcp_edge only.';
 
-create function mcp_private.close_session(p_session_id uuid, p_user_id uuid, p_ip inet default null)
+create function mcp_private.close_session(
+  p_session_id uuid,
+  p_user_id uuid,
+  p_ip inet default null,
+  p_auth_session_id uuid default null
+)
 returns mcp_private.session_view
 language plpgsql
 volatile
@@ -700,6 +724,7 @@ declare
   v_now timestamptz := mcp_private.now();
   v_session public.mcp_sessions;
 begin
+  perform mcp_private.assert_caller_live(p_user_id, p_auth_session_id);
   update public.mcp_sessions s
   set connection_status = 'closed',
       closed_at = v_now,
@@ -717,10 +742,10 @@ begin
   return mcp_private.to_session_view(v_session, v_now);
 end
 $$;
-comment on function mcp_private.close_session(uuid, uuid, inet) is
+comment on function mcp_private.close_session(uuid, uuid, inet, uuid) is
   'Closes a session (bye, or DELETE /sessions/{id}): it is never honoured again and cleanup removes it. MC404 when it is not the caller''s or not honoured. SECURITY DEFINER: mcp_edge cannot write the table; granted to mcp_edge only.';
 
-create function mcp_private.list_sessions(p_user_id uuid)
+create function mcp_private.list_sessions(p_user_id uuid, p_auth_session_id uuid default null)
 returns setof mcp_private.session_view
 language plpgsql
 stable
@@ -730,6 +755,7 @@ as $$
 declare
   v_now timestamptz := mcp_private.now();
 begin
+  perform mcp_private.assert_caller_live(p_user_id, p_auth_session_id);
   return query
     select (mcp_private.to_session_view(s, v_now)).*
     from public.mcp_sessions s
@@ -737,10 +763,14 @@ begin
     order by s.created_at desc;
 end
 $$;
-comment on function mcp_private.list_sessions(uuid) is
+comment on function mcp_private.list_sessions(uuid, uuid) is
   'A user''s sessions, newest first, as the API shows them (expired ones included until cleanup). SECURITY DEFINER: mcp_edge cannot read the table; granted to mcp_edge only.';
 
-create function mcp_private.get_session(p_session_id uuid, p_user_id uuid)
+create function mcp_private.get_session(
+  p_session_id uuid,
+  p_user_id uuid,
+  p_auth_session_id uuid default null
+)
 returns mcp_private.session_view
 language plpgsql
 stable
@@ -750,6 +780,7 @@ as $$
 declare
   v_session public.mcp_sessions;
 begin
+  perform mcp_private.assert_caller_live(p_user_id, p_auth_session_id);
   select * into v_session from public.mcp_sessions s
   where s.id = p_session_id and s.user_id is not distinct from p_user_id;
   if v_session.id is null then
@@ -758,7 +789,7 @@ begin
   return mcp_private.to_session_view(v_session, mcp_private.now());
 end
 $$;
-comment on function mcp_private.get_session(uuid, uuid) is
+comment on function mcp_private.get_session(uuid, uuid, uuid) is
   'One session of the caller''s, or null. SECURITY DEFINER: mcp_edge cannot read the table; granted to mcp_edge only.';
 
 create function mcp_private.grace_period_start()

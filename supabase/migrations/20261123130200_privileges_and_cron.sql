@@ -23,11 +23,11 @@ grant execute on function mcp_private.record_auth_failure(inet, text, jsonb) to 
 grant execute on function mcp_private.validate_session(text) to mcp_edge;
 grant execute on function mcp_private.touch_session(uuid, uuid) to mcp_edge;
 grant execute on function mcp_private.disconnect_session(uuid, uuid) to mcp_edge;
-grant execute on function mcp_private.update_session(uuid, uuid, bigint, text, text, jsonb) to mcp_edge;
+grant execute on function mcp_private.update_session(uuid, uuid, bigint, text, text, jsonb, uuid) to mcp_edge;
 grant execute on function mcp_private.record_version_conflict(uuid, uuid, bigint, inet) to mcp_edge;
-grant execute on function mcp_private.close_session(uuid, uuid, inet) to mcp_edge;
-grant execute on function mcp_private.list_sessions(uuid) to mcp_edge;
-grant execute on function mcp_private.get_session(uuid, uuid) to mcp_edge;
+grant execute on function mcp_private.close_session(uuid, uuid, inet, uuid) to mcp_edge;
+grant execute on function mcp_private.list_sessions(uuid, uuid) to mcp_edge;
+grant execute on function mcp_private.get_session(uuid, uuid, uuid) to mcp_edge;
 grant execute on function mcp_private.grace_period_start() to mcp_edge;
 
 -- ---------------------------------------------------------------------------------------------

@@ -6,24 +6,27 @@
  * @module
  */
 
-import type { Context } from "hono";
+import { createVerifier } from "../_shared/auth_config.ts";
 import { clientIp } from "../_shared/client_ip.ts";
 import type { Env } from "../_shared/config.ts";
 import { connectDatabase } from "../_shared/db.ts";
-import { createApp, type FunctionHandler, json } from "../_shared/http.ts";
+import {
+  bearerChallenge,
+  bearerToken,
+  createApp,
+  type FunctionHandler,
+  isJson,
+  json,
+  readLimitedBody,
+  remoteAddress,
+  setCorsHeaders,
+} from "../_shared/http.ts";
 import { httpDate } from "../_shared/legacy.ts";
 import { logRequest, type LogSink } from "../_shared/log.ts";
 import { rateLimitHeaders } from "../_shared/rate_limit_headers.ts";
-import { type HelloConfig, readHelloConfig } from "./config.ts";
-import {
-  bearerToken,
-  HELLO_ERRORS,
-  type HelloErrorCode,
-  isProtocolError,
-  MAX_MESSAGE_BYTES,
-  parseHello,
-} from "./protocol.ts";
-import { createVerifier, type HelloResult, HelloService } from "./service.ts";
+import { readHelloConfig } from "./config.ts";
+import { HELLO_ERRORS, isProtocolError, MAX_MESSAGE_BYTES, parseHello } from "./protocol.ts";
+import { type HelloResult, HelloService } from "./service.ts";
 import { acceptWebSocket } from "./websocket.ts";
 
 /** Options for {@linkcode createHandler}, for tests. */
@@ -49,7 +52,9 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
 
   app.use("*", async (c, next) => {
     await next();
-    if (c.res.status !== 101) setCorsHeaders(c.res.headers, config);
+    if (c.res.status !== 101) {
+      setCorsHeaders(c.res.headers, config.corsOrigin, "GET, POST, OPTIONS");
+    }
   });
 
   app.options("*", () => new Response(null, { status: 204 }));
@@ -68,7 +73,7 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     ));
 
   app.get("/", (c) => {
-    const ip = clientIp(c.req.raw, config.clientIp, remoteAddress(c));
+    const ip = clientIp(c.req.raw, config.clientIp, remoteAddress(c.env));
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return json(
         {
@@ -92,7 +97,7 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
   app.post("/", async (c) => {
     const started = performance.now();
     const request = c.req.raw;
-    const ip = clientIp(request, config.clientIp, remoteAddress(c));
+    const ip = clientIp(request, config.clientIp, remoteAddress(c.env));
     const bearer = bearerToken(request.headers.get("authorization"));
     const result = await httpHello(request, bearer, ip, service);
     logRequest(log, {
@@ -147,8 +152,7 @@ async function httpHello(
   service: HelloService,
 ): Promise<HelloResult> {
   const tokenSent = bearer !== undefined;
-  const contentType = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (contentType !== "application/json") {
+  if (!isJson(request)) {
     await request.body?.cancel();
     return await service.recordFailure(
       ip,
@@ -157,7 +161,7 @@ async function httpHello(
       tokenSent,
     );
   }
-  const body = await readLimited(request, MAX_MESSAGE_BYTES);
+  const body = await readLimitedBody(request, MAX_MESSAGE_BYTES);
   if (body === null) {
     return await service.recordFailure(
       ip,
@@ -195,7 +199,9 @@ function helloResponse(result: HelloResult, metadataUrl: string): Response {
   if (result.retryAfterSeconds !== undefined && (status === 429 || status === 503)) {
     headers["retry-after"] = String(result.retryAfterSeconds);
   }
-  if (status === 401) headers["www-authenticate"] = wwwAuthenticate(result, metadataUrl);
+  if (status === 401) {
+    headers["www-authenticate"] = bearerChallenge(result.tokenSent, result.message, metadataUrl);
+  }
   return json(
     {
       op: "hello_ack",
@@ -207,68 +213,4 @@ function helloResponse(result: HelloResult, metadataUrl: string): Response {
     status,
     headers,
   );
-}
-
-/** RFC 6750 challenge: `error` only when a token was sent, and the RFC 9728 metadata URL. */
-function wwwAuthenticate(
-  result: { code: HelloErrorCode; message: string; tokenSent: boolean },
-  metadataUrl: string,
-): string {
-  const parts: string[] = [];
-  if (result.tokenSent) {
-    parts.push(`error="invalid_token"`);
-    parts.push(
-      `error_description="${result.message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, "")}"`,
-    );
-  }
-  parts.push(`resource_metadata="${metadataUrl}"`);
-  return `Bearer ${parts.join(", ")}`;
-}
-
-/** The body, or `null` when it is longer than `limit` bytes (then it is not read on). */
-async function readLimited(request: Request, limit: number): Promise<Uint8Array | null> {
-  const declared = Number(request.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > limit) {
-    await request.body?.cancel();
-    return null;
-  }
-  if (!request.body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
-function setCorsHeaders(headers: Headers, config: HelloConfig): void {
-  headers.set("access-control-allow-origin", config.corsOrigin);
-  if (config.corsOrigin !== "*") headers.append("vary", "Origin");
-  headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
-  headers.set("access-control-allow-headers", "authorization, content-type, x-client-info, apikey");
-  headers.set(
-    "access-control-expose-headers",
-    "ratelimit, ratelimit-policy, retry-after, www-authenticate, sunset",
-  );
-  headers.set("access-control-max-age", "86400");
-}
-
-function remoteAddress(c: Context): string | undefined {
-  const info = c.env as Deno.ServeHandlerInfo | undefined;
-  const addr = info?.remoteAddr as Deno.NetAddr | undefined;
-  return addr?.hostname;
 }

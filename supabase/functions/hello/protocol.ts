@@ -108,13 +108,6 @@ export function parseHello(value: unknown, bearer?: string): HelloMessage | Prot
   return message;
 }
 
-/** The token of an `Authorization: Bearer <token>` header, else `undefined`. */
-export function bearerToken(header: string | null): string | undefined {
-  if (!header) return undefined;
-  const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
-  return match?.[1];
-}
-
 /** True when `value` is a ProtocolError. */
 export function isProtocolError(value: HelloMessage | ProtocolError): value is ProtocolError {
   return "code" in value;

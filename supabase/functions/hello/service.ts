@@ -9,7 +9,7 @@
 
 import type { Sql } from "postgres";
 import { withTimeout } from "../_shared/db.ts";
-import { AuthError, JwksKeySource, JwtVerifier, type VerifiedToken } from "../_shared/jwt.ts";
+import { AuthError, type JwtVerifier, type VerifiedToken } from "../_shared/jwt.ts";
 import { graceEnd, isLegacyToken, needsRecordedStart } from "../_shared/legacy.ts";
 import type { RateLimitState } from "../_shared/rate_limit_headers.ts";
 import type { HelloConfig } from "./config.ts";
@@ -81,21 +81,6 @@ async function bounded<T>(query: Promise<T> & { cancel?: () => unknown }): Promi
     }
     throw error;
   }
-}
-
-/** The token verifier `config` describes: its keys, algorithms and claim checks. */
-export function createVerifier(config: HelloConfig): JwtVerifier {
-  return new JwtVerifier({
-    issuer: config.issuer,
-    audience: config.audience,
-    algorithms: config.algorithms,
-    ...(config.hs256Secret ? { hs256Secret: config.hs256Secret } : {}),
-    keys: new JwksKeySource({
-      ...(config.staticJwks ? { staticKeys: config.staticJwks } : {}),
-      url: config.jwksUrl,
-    }),
-    allowAnonymous: config.allowAnonymous,
-  });
 }
 
 /** Runs hellos and the session calls of an open WebSocket. */

@@ -190,7 +190,7 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
   app.notFound(() => json({ ok: false, error: "not_found", message: "Not found." }, 404));
 
   app.onError((error, c) => {
-    const refusal = toRefusal(error, c.req.param("id"));
+    const refusal = toRefusal(error, c.req.param("id"), metadataUrl);
     return json(
       { ok: false, error: refusal.code, message: refusal.message, ...refusal.extra },
       refusal.status,
@@ -222,19 +222,20 @@ async function authenticate(
 }
 
 /** Database errors as answers: MC401 revoked, MC404 not found, bad values 400, down 503. */
-function toRefusal(error: unknown, id: string | undefined): Refusal {
+function toRefusal(error: unknown, id: string | undefined, metadataUrl: string): Refusal {
   if (error instanceof Refusal) return error;
   const code = (error as { code?: unknown })?.code;
   switch (code) {
-    case "MC401":
-      return new Refusal(
-        401,
-        "token_revoked",
-        "The token's sign-in session has ended (signed out, expired or revoked).",
-      );
+    case "MC401": {
+      const message = "The token's sign-in session has ended (signed out, expired or revoked).";
+      return new Refusal(401, "token_revoked", message, {
+        "www-authenticate": bearerChallenge(true, message, metadataUrl),
+      });
+    }
     case "MC404":
       return notFound(id ?? "");
     case "23514":
+    case "22P02":
     case "22P05":
     case "22021":
     case "54000":

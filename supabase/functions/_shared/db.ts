@@ -78,3 +78,40 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T
     clearTimeout(timer);
   }
 }
+
+/**
+ * How long one database call may take. A database that keeps its connections open but stops
+ * answering (a partition, a frozen host) is unavailable after this, not a hung request.
+ */
+export const QUERY_TIMEOUT_MS = 5_000;
+
+/** Awaits `query`, cancelling it and failing with `ETIMEDOUT` after `ms`. */
+export async function bounded<T>(
+  query: Promise<T> & { cancel?: () => unknown },
+  ms: number = QUERY_TIMEOUT_MS,
+): Promise<T> {
+  try {
+    return await withTimeout(query, ms);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ETIMEDOUT") {
+      try {
+        query.cancel?.();
+      } catch {
+        // Best effort: the connection may be gone already.
+      }
+    }
+    throw error;
+  }
+}
+
+/**
+ * True when `error` means the database could not be reached or asked us to come back later
+ * (network errors, connection failures, class 08, 57P shutdown/cannot-connect-now, too many
+ * connections, our own time limit), as opposed to a query that failed.
+ */
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" &&
+    (/^E[A-Z]+$/.test(code) || code.startsWith("CONNECT") || code.startsWith("08") ||
+      code.startsWith("57P") || code === "53300");
+}

@@ -8,7 +8,7 @@
  */
 
 import type { Sql } from "postgres";
-import { withTimeout } from "../_shared/db.ts";
+import { bounded, isUnreachable } from "../_shared/db.ts";
 import { AuthError, type JwtVerifier, type VerifiedToken } from "../_shared/jwt.ts";
 import { graceEnd, isLegacyToken, needsRecordedStart } from "../_shared/legacy.ts";
 import type { RateLimitState } from "../_shared/rate_limit_headers.ts";
@@ -61,28 +61,6 @@ export interface HelloServiceDeps {
 
 /** Seconds a client should wait after `unavailable`. */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
-/**
- * How long one database call may take. A database that keeps its connections open but stops
- * answering (a partition, a frozen host) is `unavailable` after this, not a hung request.
- */
-export const QUERY_TIMEOUT_MS = 5_000;
-
-/** Awaits `query`, cancelling it and failing with `ETIMEDOUT` after {@linkcode QUERY_TIMEOUT_MS}. */
-async function bounded<T>(query: Promise<T> & { cancel?: () => unknown }): Promise<T> {
-  try {
-    return await withTimeout(query, QUERY_TIMEOUT_MS);
-  } catch (error) {
-    if ((error as { code?: string }).code === "ETIMEDOUT") {
-      try {
-        query.cancel?.();
-      } catch {
-        // Best effort: the connection may be gone already.
-      }
-    }
-    throw error;
-  }
-}
-
 /** Runs hellos and the session calls of an open WebSocket. */
 export class HelloService {
   readonly #config: HelloConfig;
@@ -328,10 +306,7 @@ function rateState(row: RateRow): RateLimitState {
 /** Database trouble: `unavailable` when it cannot be reached, `internal` otherwise. */
 export function databaseFailure(error: unknown, tokenSent: boolean): HelloFailure {
   const code = (error as { code?: unknown })?.code;
-  const unreachable = typeof code === "string" &&
-    (/^E[A-Z]+$/.test(code) || code.startsWith("CONNECT") || code.startsWith("CONNECTION") ||
-      code.startsWith("08") || code.startsWith("57P") || code === "53300");
-  if (unreachable) {
+  if (isUnreachable(error)) {
     return {
       ok: false,
       code: "unavailable",

@@ -18,7 +18,7 @@ import type { Context } from "hono";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createVerifier, readAuthConfig } from "../_shared/auth_config.ts";
 import { ConfigError, type Env, optionalVar } from "../_shared/config.ts";
-import { connectDatabase, withTimeout } from "../_shared/db.ts";
+import { bounded, connectDatabase, isUnreachable } from "../_shared/db.ts";
 import {
   bearerChallenge,
   bearerToken,
@@ -39,7 +39,6 @@ export interface SessionsHandlerOptions {
 
 const MAX_BODY_BYTES = 16 * 1024;
 const MAX_METADATA_BYTES = 8 * 1024;
-const QUERY_TIMEOUT_MS = 5_000;
 const RETRY_AFTER_SECONDS = 5;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -98,11 +97,11 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
     // Anything that cannot be a session token is simply not a valid one; a NUL would not even
     // reach the database as text.
     const candidate = /^[\x21-\x7e]{1,200}$/.test(token) ? token : "";
-    const [row] = await query(() =>
+    const [row] = await bounded(
       sql<[ValidationRow]>`
         select v.valid, v.reason, v.user_email, v.user_role, (v.session).*
         from mcp_private.validate_session(${candidate}) v
-      `
+      `,
     );
     if (!row.valid) return json({ valid: false, reason: row.reason });
     return json({
@@ -119,10 +118,10 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
 
   app.get("/", async (c) => {
     const caller = await authenticate(c, verifier, metadataUrl, callers);
-    const rows = await query(() =>
+    const rows = await bounded(
       sql<SessionRow[]>`
         select * from mcp_private.list_sessions(${caller.userId}, ${caller.authSessionId})
-      `
+      `,
     );
     return json({ sessions: rows.map(sessionJson) });
   });
@@ -131,10 +130,10 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
   app.get("/:id", async (c) => {
     const caller = await authenticate(c, verifier, metadataUrl, callers);
     const id = sessionId(c);
-    const [row] = await query(() =>
+    const [row] = await bounded(
       sql<[SessionRow]>`
         select * from mcp_private.get_session(${id}, ${caller.userId}, ${caller.authSessionId})
-      `
+      `,
     );
     if (!row?.id) throw notFound(id);
     return json({ session: sessionJson(row) }, 200, { etag: etag(row.version) });
@@ -146,24 +145,24 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
     const expected = ifMatchVersion(c.req.header("if-match"));
     const changes = parseChanges(await readJsonObject(c.req.raw));
     try {
-      const [row] = await query(() =>
+      const [row] = await bounded(
         sql<[SessionRow]>`
           select * from mcp_private.update_session(
             ${id}, ${caller.userId}, ${expected}, ${changes.clientName}, ${changes.clientVersion},
             ${changes.metadata === null ? null : sql.json(changes.metadata as JsonParameter)},
             ${caller.authSessionId}
           )
-        `
+        `,
       );
       return json({ session: sessionJson(row) }, 200, { etag: etag(row.version) });
     } catch (error) {
       if ((error as { code?: string }).code !== "MC409") throw error;
       const current = /current_version=(\d+)/.exec((error as { detail?: string }).detail ?? "")
         ?.[1];
-      await query(() =>
+      await bounded(
         sql`
           select mcp_private.record_version_conflict(${id}, ${caller.userId}, ${expected})
-        `
+        `,
       );
       throw new Refusal(
         412,
@@ -178,10 +177,10 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
   app.delete("/:id", async (c) => {
     const caller = await authenticate(c, verifier, metadataUrl, callers);
     const id = sessionId(c);
-    const [row] = await query(() =>
+    const [row] = await bounded(
       sql<[SessionRow]>`
         select * from mcp_private.close_session(${id}, ${caller.userId}, null, ${caller.authSessionId})
-      `
+      `,
     );
     return json({ session: sessionJson(row) });
   });
@@ -241,11 +240,7 @@ function toRefusal(error: unknown, id: string | undefined, metadataUrl: string):
     case "54000":
       return new Refusal(400, "bad_request", "A value is not acceptable (too long or malformed).");
   }
-  if (
-    typeof code === "string" &&
-    (/^E[A-Z]+$/.test(code) || code.startsWith("CONNECT") || code.startsWith("08") ||
-      code.startsWith("57P") || code === "53300")
-  ) {
+  if (isUnreachable(error)) {
     return new Refusal(
       503,
       "unavailable",
@@ -260,23 +255,6 @@ function toRefusal(error: unknown, id: string | undefined, metadataUrl: string):
     error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
   }));
   return new Refusal(500, "internal", "Something went wrong on our side.");
-}
-
-/** Runs one database call with a time limit. */
-async function query<T>(run: () => Promise<T> & { cancel?: () => unknown }): Promise<T> {
-  const pending = run();
-  try {
-    return await withTimeout(pending, QUERY_TIMEOUT_MS);
-  } catch (error) {
-    if ((error as { code?: string }).code === "ETIMEDOUT") {
-      try {
-        pending.cancel?.();
-      } catch {
-        // Best effort.
-      }
-    }
-    throw error;
-  }
 }
 
 function notFound(id: string): Refusal {

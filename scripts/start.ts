@@ -7,6 +7,8 @@
 
 import { parseArgs } from "node:util";
 import { fail, stackDir, stackOptions, stackPorts } from "./lib/cli.ts";
+import { fileURLToPath } from "node:url";
+import { functionNames } from "./lib/gateway.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
 let stack: Stack | undefined;
@@ -46,9 +48,10 @@ if (stopping) {
 }
 
 const { state } = stack;
+const names = await functionNames(fileURLToPath(new URL("../supabase/functions", import.meta.url)));
 console.log(`
 Local stack is up.
-  Functions  ${state.functionsUrl}/<name>
+  Functions  ${state.functionsUrl}/<name>   (${names.join(", ")})
   JWKS       ${state.jwksUrl}
   Database   ${state.databaseUrl}
   Pooler     ${state.poolerUrl}  (PgBouncer, transaction mode)

@@ -3,18 +3,15 @@
 // block in supabase/config.toml.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { functionNames as listFunctions } from "../scripts/lib/gateway.ts";
 import { repoRoot } from "./_helpers/stack.ts";
 
 const functionsDir = join(repoRoot, "supabase/functions");
 const rootImports: Record<string, string> =
   JSON.parse(await Deno.readTextFile(join(repoRoot, "deno.json"))).imports;
 
-async function functionNames(): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(functionsDir)) {
-    if (entry.isDirectory && !entry.name.startsWith("_")) names.push(entry.name);
-  }
-  return names.sort();
+function functionNames(): Promise<string[]> {
+  return listFunctions(functionsDir);
 }
 
 Deno.test("every function has index.ts, handler.ts and a deno.json pinned like the root", async () => {

@@ -20,18 +20,23 @@ interface FunctionModule {
   createHandler(env: Env): FunctionHandler;
 }
 
-/** Builds every function of `functionsDir` with `env`. Throws when one fails to build. */
-export async function loadFunctions(
-  functionsDir: string,
-  env: Env,
-): Promise<Map<string, FunctionHandler>> {
+/** The functions of `functionsDir`: its folders, except `_shared` and hidden ones, sorted. */
+export async function functionNames(functionsDir: string): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(functionsDir)) {
     if (entry.isDirectory && !entry.name.startsWith("_") && !entry.name.startsWith(".")) {
       names.push(entry.name);
     }
   }
-  names.sort();
+  return names.sort();
+}
+
+/** Builds every function of `functionsDir` with `env`. Throws when one fails to build. */
+export async function loadFunctions(
+  functionsDir: string,
+  env: Env,
+): Promise<Map<string, FunctionHandler>> {
+  const names = await functionNames(functionsDir);
   const handlers = new Map<string, FunctionHandler>();
   for (const name of names) {
     const url = pathToFileURL(join(functionsDir, name, "handler.ts")).href;

@@ -22,7 +22,7 @@ import type { Sql } from "postgres";
 import { median, percentile } from "./lib/bench.ts";
 import { adminClient } from "./lib/database.ts";
 import { freePort } from "./lib/ports.ts";
-import { PG_BINDIR, SUPERUSER, SUPERUSER_PASSWORD } from "./lib/postgres.ts";
+import { PASSWORD, PG_BINDIR, POSTGRES_USER } from "./lib/postgres.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
 const USAGE =
@@ -216,6 +216,7 @@ try {
     dir,
     ports: { api: freePort(), database: freePort(), pooler: freePort() },
     ephemeral: false,
+    envFile: null,
     log: (message) => console.log(`[stack] ${message}`),
   });
   if (interrupted) throw new Error("Interrupted during start-up.");
@@ -243,8 +244,9 @@ async function setUp(stack: Stack): Promise<void> {
   const sql = adminClient(stack.state.databaseUrl);
   try {
     console.log(`Setting up: ${USERS} users with one auth session each, bench.events...`);
-    // The cron jobs (cleanup every 5 minutes) would race the measurements.
-    await sql`update cron.job set active = false`;
+    // The cron jobs (cleanup every 5 minutes) would race the measurements. postgres may only
+    // read cron.job (as on hosted Supabase); pg_cron's own function changes it.
+    await sql`select cron.alter_job(jobid, active := false) from cron.job`;
     await sql.unsafe(`
       create schema bench;
       create table bench.events (
@@ -317,7 +319,7 @@ function pgbenchArgs(stack: Stack, scriptFile: string): string[] {
     "-p",
     String(stack.state.ports.database),
     "-U",
-    SUPERUSER,
+    POSTGRES_USER,
     "-n",
     "-M",
     "extended",
@@ -344,7 +346,7 @@ async function runPgbench(stack: Stack, script: BenchScript, run: number): Promi
       `--log-prefix=${join(logDir, prefix)}`,
       "postgres",
     ],
-    env: { PGPASSWORD: SUPERUSER_PASSWORD },
+    env: { PGPASSWORD: PASSWORD },
     stdout: "piped",
     stderr: "piped",
   }).spawn();

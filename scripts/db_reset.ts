@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { fail, stackDir, stackOptions, stackPorts } from "./lib/cli.ts";
 import { resetDatabase } from "./lib/database.ts";
 import { assertPortsFree } from "./lib/ports.ts";
-import { databaseUrl, serverRoot, startPostgres } from "./lib/postgres.ts";
+import { serverRoot, startPostgres } from "./lib/postgres.ts";
 import { readRunningStack } from "./lib/stack.ts";
 
 try {
@@ -26,15 +26,17 @@ try {
     port = stackPorts(values).database;
     assertPortsFree({ database: port });
     await Deno.mkdir(join(dir, "logs"), { recursive: true });
+    const servers = await serverRoot(dir);
     const server = await startPostgres({
-      dataDir: join(await serverRoot(dir), "db"),
+      dataDir: join(servers, "db"),
+      installDir: join(servers, "pg"),
       port,
       logFile: join(dir, "logs", "postgres.log"),
     });
     stop = () => server.process.stop();
   }
   try {
-    const result = await resetDatabase(databaseUrl(port, "template1"), databaseUrl(port));
+    const result = await resetDatabase(port);
     console.log(
       `Database reset: bootstrap, ${result.applied.length} migration(s) and the seed applied.`,
     );

@@ -12,7 +12,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { freePort } from "./lib/ports.ts";
-import { SUPERUSER, SUPERUSER_PASSWORD } from "./lib/postgres.ts";
+import { runPgTap, TESTS_DIR } from "./lib/pgtap.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -46,11 +46,13 @@ try {
     dir,
     ports: { api: freePort(), database: freePort(), pooler: freePort() },
     ephemeral: true,
+    // The suite's outcome never depends on a developer's supabase/functions/.env.
+    envFile: null,
     log: (message) => console.log(`[stack] ${message}`),
   });
   console.log(`[stack] Ready in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`);
 
-  const pgtap = await runPgTap(stack);
+  const pgtap = await runPgTapFiles(stack);
   const deno = await runDenoTests(stack, positionals);
   const passed = pgtap.passed + deno.passed;
   const failed = pgtap.failed + deno.failed;
@@ -79,37 +81,11 @@ async function teardown() {
   }
 }
 
-/** Runs every `supabase/tests/database/*.test.sql` with pg_prove against the direct port. */
-async function runPgTap(stack: Stack): Promise<Counts> {
-  const files: string[] = [];
-  for await (const entry of Deno.readDir(`${root}supabase/tests/database`)) {
-    if (entry.isFile && entry.name.endsWith(".test.sql")) {
-      files.push(`supabase/tests/database/${entry.name}`);
-    }
-  }
-  files.sort();
-  console.log(`== pgTAP (${files.length} files) ==`);
-  const output = await tee(
-    new Deno.Command("pg_prove", {
-      args: [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(stack.state.ports.database),
-        "--username",
-        SUPERUSER,
-        "--dbname",
-        "postgres",
-        "--verbose",
-        ...files,
-      ],
-      cwd: root,
-      env: { PGPASSWORD: SUPERUSER_PASSWORD },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn(),
-  );
-  return countTap(output.text, output.success);
+/** The pgTAP files, exactly as `supabase test db` runs them (scripts/lib/pgtap.ts). */
+async function runPgTapFiles(stack: Stack): Promise<Counts> {
+  console.log(`== pgTAP (as supabase test db: pg_prove as postgres, ${TESTS_DIR}) ==`);
+  const { passed, failed } = await runPgTap({ port: stack.state.ports.database });
+  return { passed, failed };
 }
 
 /** Runs the Deno tests with the stack's state file in `MCP_STACK_STATE`. */
@@ -136,15 +112,6 @@ async function runDenoTests(stack: Stack, extra: string[]): Promise<Counts> {
   const counts = { passed: Number(summary[1]), failed: Number(summary[2]) };
   if (!output.success && counts.failed === 0) counts.failed = 1;
   return counts;
-}
-
-/** Counts `ok`/`not ok` assertion lines of pg_prove's verbose TAP output. */
-function countTap(text: string, success: boolean): Counts {
-  const passed = text.match(/^\s*ok \d+/gm)?.length ?? 0;
-  let failed = text.match(/^\s*not ok \d+/gm)?.length ?? 0;
-  // A file that died or broke its plan fails without a "not ok" line.
-  if (!success && failed === 0) failed = 1;
-  return { passed, failed };
 }
 
 /** Streams a child's stdout and stderr to ours and returns stdout as text. */

@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { PG_BINDIR, SUPERUSER, SUPERUSER_PASSWORD } from "./postgres.ts";
+import { PASSWORD, PG_BINDIR, POSTGRES_USER } from "./postgres.ts";
 
 /** One pgbench run. */
 export interface PgbenchOptions {
@@ -41,7 +41,7 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
     args: [
       "--host=127.0.0.1",
       `--port=${options.port}`,
-      `--username=${SUPERUSER}`,
+      `--username=${POSTGRES_USER}`,
       "--no-vacuum",
       "--protocol=extended",
       `--client=${options.clients}`,
@@ -53,7 +53,7 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
       "postgres",
     ],
     cwd: options.logDir,
-    env: { PGPASSWORD: SUPERUSER_PASSWORD },
+    env: { PGPASSWORD: PASSWORD },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -11,8 +11,8 @@ import { join } from "node:path";
 import {
   databaseUrl,
   giveToPostgresUser,
-  SUPERUSER,
-  SUPERUSER_PASSWORD,
+  PASSWORD,
+  POSTGRES_USER,
   waitUntilQueryable,
 } from "./postgres.ts";
 import { EDGE_PASSWORD, EDGE_ROLE } from "./database.ts";
@@ -49,7 +49,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<ServerP
   const users = join(options.dir, "userlist.txt");
   await Deno.writeTextFile(
     users,
-    `"${SUPERUSER}" "${SUPERUSER_PASSWORD}"\n"${EDGE_ROLE}" "${EDGE_PASSWORD}"\n`,
+    `"${POSTGRES_USER}" "${PASSWORD}"\n"${EDGE_ROLE}" "${EDGE_PASSWORD}"\n`,
     { mode: 0o600 },
   );
   await Deno.writeTextFile(
@@ -72,7 +72,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<ServerP
       "server_login_retry = 1",
       "query_wait_timeout = 10",
       "ignore_startup_parameters = extra_float_digits,options",
-      `admin_users = ${SUPERUSER}`,
+      `admin_users = ${POSTGRES_USER}`,
       "",
     ].join("\n"),
   );

@@ -1,25 +1,38 @@
 -- Platform emulation for the local stack only: what a hosted Supabase project already has
 -- before `supabase db push` applies this project's migrations. It is never deployed.
 --
--- Reproduced where it matters for correctness:
---   * the API roles (anon, authenticated, service_role, authenticator) and their settings;
---   * the default privileges in `public`: hosted Supabase grants ALL on new tables, functions
---     and sequences to anon, authenticated and service_role, so the migrations' revokes and RLS
---     are tested against those defaults, not against PostgreSQL's stricter ones;
---   * pgcrypto and uuid-ossp in the `extensions` schema;
---   * the `auth` schema (users, sessions, auth.uid(), auth.role(), auth.email(), auth.jwt()
---     reading `request.jwt.claims` as PostgREST sets it), owned by supabase_auth_admin;
---   * the `storage` schema (buckets, objects, storage.foldername/filename/extension), owned by
---     supabase_storage_admin, RLS on;
---   * `postgres`'s search_path ("$user", public, extensions).
+-- Runs once per new database, as the cluster's superuser `supabase_admin`, as Supabase's own
+-- image does (supabase/postgres: migrations/db/init-scripts/*.sql, then
+-- migrations/10000000000000_demote-postgres.sql). Everything after it (migrations, seed,
+-- pgTAP, the developer) runs as `postgres`, which is NOT a superuser. Reproduced where it matters
+-- for correctness:
+--   * roles and their attributes: postgres NOSUPERUSER CREATEDB CREATEROLE LOGIN REPLICATION
+--     BYPASSRLS, member of anon, authenticated and service_role; the API roles; authenticator;
+--     supabase_auth_admin and supabase_storage_admin;
+--   * owners: auth and storage belong to supabase_admin (their tables to the Auth and Storage
+--     admins), extensions and the database to postgres;
+--   * pgcrypto and uuid-ossp in `extensions`, with hosted's grants to postgres;
+--   * hosted Supabase's default privileges in `public` for projects created before 2026-05-30
+--     (new tables, functions and sequences granted to anon, authenticated, service_role);
+--     scripts/sql/new_project_privileges.sql takes them away again, as newer projects are;
+--   * `auth`: users, identities and sessions with the columns, nullability and defaults Supabase
+--     Auth's own migrations give them (supabase/auth: migrations/*.up.sql), and auth.uid(),
+--     auth.role(), auth.email(), auth.jwt() reading `request.jwt.claims`;
+--   * `storage`: buckets and objects, storage.foldername/filename/extension, RLS on;
+--   * privileged extensions: hosted lets postgres create pg_cron and pgtap (supautils creates
+--     them as supabase_admin). Locally the server sees them as trusted extensions
+--     (scripts/lib/postgres.ts), so their scripts run as supabase_admin too, and the event
+--     trigger below finishes the job as supautils and its after-create scripts do.
 -- Not reproduced: pg_cron is only made loadable (shared_preload_libraries), not created, as on a
 -- new hosted project; the migrations that need it enable it themselves.
 --
--- Runs once, on a new database. Role statements are guarded because roles are cluster-wide and
--- survive `deno task db:reset`.
+-- Role statements are guarded because roles are cluster-wide and survive `deno task db:reset`.
 
 do $$
 begin
+  if not exists (select from pg_catalog.pg_roles where rolname = 'postgres') then
+    create role postgres login password 'postgres';
+  end if;
   if not exists (select from pg_catalog.pg_roles where rolname = 'anon') then
     create role anon nologin noinherit;
   end if;
@@ -33,7 +46,7 @@ begin
     create role authenticator login noinherit;
   end if;
   if not exists (select from pg_catalog.pg_roles where rolname = 'supabase_auth_admin') then
-    create role supabase_auth_admin noinherit createrole login noreplication;
+    create role supabase_auth_admin noinherit nocreaterole login noreplication;
   end if;
   if not exists (select from pg_catalog.pg_roles where rolname = 'supabase_storage_admin') then
     create role supabase_storage_admin noinherit createrole login noreplication;
@@ -41,32 +54,127 @@ begin
 end
 $$;
 
+-- postgres as hosted has it (demote-postgres.sql).
+alter role postgres nosuperuser createdb createrole login replication bypassrls;
+-- The API roles inherit since supabase/postgres 20230529180330_alter_api_roles_for_inherit.sql.
+alter role anon inherit;
+alter role authenticated inherit;
+alter role service_role inherit;
 grant anon, authenticated, service_role to authenticator;
+grant anon, authenticated, service_role to postgres;
+grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;
 alter role anon set statement_timeout = '3s';
 alter role authenticated set statement_timeout = '8s';
+alter role authenticator set statement_timeout = '8s';
 alter role postgres set search_path to "$user", public, extensions;
+alter role supabase_admin set search_path to "$user", public, auth, extensions;
 alter role supabase_auth_admin set search_path to auth;
 alter role supabase_storage_admin set search_path to storage;
 
--- Extensions live in their own schema, as on hosted Supabase.
-create schema if not exists extensions;
-grant usage on schema extensions to postgres, anon, authenticated, service_role;
+do $$
+begin
+  execute pg_catalog.format('alter database %I owner to postgres', pg_catalog.current_database());
+  execute pg_catalog.format('grant all on database %I to postgres', pg_catalog.current_database());
+end
+$$;
+
+-- Extensions live in their own schema, which postgres owns, as on hosted Supabase.
+create schema if not exists extensions authorization postgres;
+grant usage on schema extensions to anon, authenticated, service_role;
 create extension if not exists "uuid-ossp" with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
+grant all on all routines in schema extensions to postgres with grant option;
+alter default privileges in schema extensions grant all on tables to postgres with grant option;
+alter default privileges in schema extensions grant all on routines to postgres with grant option;
+alter default privileges in schema extensions grant all on sequences to postgres with grant option;
 
--- Hosted Supabase's defaults in `public`: everything new is granted to the API roles.
+-- Hosted Supabase's defaults in `public` (projects created before 2026-05-30): everything new is
+-- granted to the API roles, whether postgres or supabase_admin creates it.
 grant usage on schema public to postgres, anon, authenticated, service_role;
-alter default privileges in schema public grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges in schema public grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges in schema public grant all on sequences to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  grant all on sequences to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on sequences to postgres, anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
--- auth: shaped like the tables the Supabase Auth server migrates (subset of columns it uses).
-create schema if not exists auth authorization supabase_auth_admin;
+-- Privileged extensions (supautils). The server runs pg_cron's and pgtap's scripts as
+-- supabase_admin (they are trusted here); this trigger then does what supautils and
+-- supabase/postgres's extension-custom-scripts/pg_cron/after-create.sql do on hosted: the
+-- extension belongs to supabase_admin, and postgres gets exactly hosted's rights on cron.
+create function extensions.privileged_extension_created()
+returns event_trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_extension record;
+begin
+  for v_extension in
+    select e.oid, e.extname
+    from pg_catalog.pg_event_trigger_ddl_commands() c
+    join pg_catalog.pg_extension e on e.oid = c.objid
+    where c.object_type = 'extension' and e.extname in ('pg_cron', 'pgtap')
+  loop
+    -- supautils runs the whole create extension as supabase_admin, so it owns the extension
+    -- (pg_cron, for one, writes cron.job as the extension's owner).
+    update pg_catalog.pg_extension set extowner = 'supabase_admin'::regrole
+    where oid = v_extension.oid;
+    delete from pg_catalog.pg_shdepend
+    where classid = 'pg_catalog.pg_extension'::regclass and objid = v_extension.oid
+      and deptype = 'o';
+    if v_extension.extname = 'pg_cron' then
+      grant usage on schema cron to postgres with grant option;
+      grant all on all functions in schema cron to postgres with grant option;
+      alter default privileges for user supabase_admin in schema cron
+        grant all on sequences to postgres with grant option;
+      alter default privileges for user supabase_admin in schema cron
+        grant all on tables to postgres with grant option;
+      alter default privileges for user supabase_admin in schema cron
+        grant all on functions to postgres with grant option;
+      grant all privileges on all tables in schema cron to postgres with grant option;
+      revoke all on table cron.job from postgres;
+      grant select on table cron.job to postgres with grant option;
+      revoke trigger on cron.job_run_details from postgres;
+    end if;
+  end loop;
+end
+$$;
+comment on function extensions.privileged_extension_created() is
+  'Local stack only: makes a privileged extension created by postgres end up as on hosted Supabase (owned by supabase_admin; hosted''s grants on cron).';
+create event trigger privileged_extension_created on ddl_command_end
+  when tag in ('CREATE EXTENSION')
+  execute function extensions.privileged_extension_created();
+
+-- ---------------------------------------------------------------------------------------------
+-- auth: the schema belongs to supabase_admin, its tables to the Auth server's role, and postgres
+-- can read and write them (supabase/postgres 20211115181400_update-auth-permissions.sql).
+create schema if not exists auth authorization supabase_admin;
 grant usage on schema auth to anon, authenticated, service_role, postgres;
+grant all on schema auth to supabase_auth_admin;
+alter default privileges for role supabase_auth_admin in schema auth
+  grant all on tables to postgres;
+alter default privileges for role supabase_auth_admin in schema auth
+  grant all on sequences to postgres;
+alter default privileges for role supabase_auth_admin in schema auth
+  grant all on routines to postgres;
+
+set role supabase_auth_admin;
 
 create type auth.aal_level as enum ('aal1', 'aal2', 'aal3');
 
+-- Columns, types, nullability and defaults as Supabase Auth's migrations leave them. Note that
+-- confirmation_token, recovery_token, email_change_token_new and email_change have no default
+-- but must not be NULL for the Auth server to read the row (it scans them into Go strings), so
+-- every insert must set them (supabase/seed.sql does).
 create table auth.users (
   instance_id uuid,
   id uuid not null primary key,
@@ -80,6 +188,7 @@ create table auth.users (
   confirmation_sent_at timestamptz,
   recovery_token varchar(255),
   recovery_sent_at timestamptz,
+  email_change_token_new varchar(255),
   email_change varchar(255),
   email_change_sent_at timestamptz,
   last_sign_in_at timestamptz,
@@ -90,15 +199,40 @@ create table auth.users (
   updated_at timestamptz,
   phone text unique default null,
   phone_confirmed_at timestamptz,
+  phone_change text default '',
+  phone_change_token varchar(255) default '',
+  phone_change_sent_at timestamptz,
   confirmed_at timestamptz generated always as (least(email_confirmed_at, phone_confirmed_at)) stored,
+  email_change_token_current varchar(255) default '',
+  email_change_confirm_status smallint default 0
+    check (email_change_confirm_status >= 0 and email_change_confirm_status <= 2),
   banned_until timestamptz,
+  reauthentication_token varchar(255) default '',
+  reauthentication_sent_at timestamptz,
   is_sso_user boolean not null default false,
   deleted_at timestamptz,
   is_anonymous boolean not null default false
 );
 create unique index users_email_partial_key on auth.users (email) where (is_sso_user = false);
 create index users_instance_id_idx on auth.users (instance_id);
+create index users_instance_id_email_idx on auth.users (instance_id, lower(email::text));
 comment on table auth.users is 'Auth: Stores user login data within a secure schema.';
+
+create table auth.identities (
+  provider_id text not null,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  identity_data jsonb not null,
+  provider text not null,
+  last_sign_in_at timestamptz,
+  created_at timestamptz,
+  updated_at timestamptz,
+  email text generated always as (lower(identity_data ->> 'email')) stored,
+  id uuid not null default gen_random_uuid() primary key,
+  constraint identities_provider_id_provider_unique unique (provider_id, provider)
+);
+create index identities_user_id_idx on auth.identities (user_id);
+create index identities_email_idx on auth.identities (email text_pattern_ops);
+comment on table auth.identities is 'Auth: Stores identities associated to a user.';
 
 create table auth.sessions (
   id uuid not null primary key,
@@ -119,12 +253,6 @@ create index sessions_not_after_idx on auth.sessions (not_after desc);
 comment on table auth.sessions is 'Auth: Stores session data associated to a user.';
 comment on column auth.sessions.not_after is
   'Auth: Not after is a nullable column that contains a timestamp after which the session should be regarded as expired.';
-
-alter table auth.users owner to supabase_auth_admin;
-alter table auth.sessions owner to supabase_auth_admin;
-alter type auth.aal_level owner to supabase_auth_admin;
--- Hosted `postgres` (and so the migrations' security definer functions) can read and manage auth.
-grant all on all tables in schema auth to postgres;
 
 create function auth.uid() returns uuid
 language sql stable
@@ -165,15 +293,13 @@ as $$
   )::jsonb
 $$;
 
-alter function auth.uid() owner to supabase_auth_admin;
-alter function auth.role() owner to supabase_auth_admin;
-alter function auth.email() owner to supabase_auth_admin;
-alter function auth.jwt() owner to supabase_auth_admin;
+reset role;
 
 -- ---------------------------------------------------------------------------------------------
 -- storage: shaped like the Storage server's tables. Files themselves stay on local disk.
-create schema if not exists storage authorization supabase_storage_admin;
+create schema if not exists storage authorization supabase_admin;
 grant usage on schema storage to postgres, anon, authenticated, service_role;
+grant all on schema storage to supabase_storage_admin;
 alter default privileges for role supabase_storage_admin in schema storage
   grant all on tables to postgres, anon, authenticated, service_role;
 alter default privileges for role supabase_storage_admin in schema storage

@@ -16,6 +16,10 @@ $$;
 comment on role mcp_edge is
   'The edge functions'' database role: EXECUTE on the mcp_private functions they call, nothing else.';
 grant usage on schema mcp_private to mcp_edge;
+-- postgres, which administers the project, may act as mcp_edge (set role mcp_edge) to check what
+-- the functions can do. On PostgreSQL 15 CREATEROLE allows this grant; from 16 on, the role's
+-- creator holds ADMIN OPTION on it.
+grant mcp_edge to postgres;
 
 -- ---------------------------------------------------------------------------------------------
 -- Settings: one row, typed columns, so a DBA reads and changes them with plain SQL.
@@ -64,16 +68,23 @@ begin
   if v_override is null or v_override = '' then
     return pg_catalog.now();
   end if;
-  -- Only a superuser session may move the clock (the local test stack's postgres). Hosted
-  -- Supabase has no superuser login, so there the override is never honoured.
-  if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
+  -- Only the role that owns this schema (postgres, which runs the migrations and the pgTAP
+  -- tests) or a superuser may move the clock. The session user decides, not the current one:
+  -- the API roles, mcp_edge and authenticator log in as themselves (or switch to anon and
+  -- authenticated from authenticator), so no request of theirs can ever move it.
+  if exists (
+    select from pg_catalog.pg_roles r
+    where r.rolname = session_user
+      and (r.rolsuper or r.oid = (
+        select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'mcp_private'))
+  ) then
     return v_override::timestamptz;
   end if;
   return pg_catalog.now();
 end
 $$;
 comment on function mcp_private.now() is
-  'The time every MCP function uses: now(), or the mcp.now setting when the session user is a superuser (tests move the clock with set local mcp.now).';
+  'The time every MCP function uses: now(), or the mcp.now setting when the session user owns mcp_private (postgres) or is a superuser; tests move the clock with set local mcp.now. Never honoured for the API roles, mcp_edge or authenticator.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Rate limits: policies in a table, one counter row per (policy, key).

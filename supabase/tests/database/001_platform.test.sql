@@ -1,11 +1,26 @@
 -- The platform a migration can rely on: what hosted Supabase provides (emulated by the local
 -- stack's bootstrap) and what the foundation migration sets up. If one of these fails, the
--- local stack no longer matches hosted Supabase and every later test means less.
+-- local stack no longer matches hosted Supabase and every later test means less. This file, like
+-- every other, runs as `supabase test db` runs it: as postgres, which is not a superuser.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(37);
+select plan(50);
 
--- Roles --------------------------------------------------------------------------------------
+-- Roles, as hosted Supabase has them (supabase/postgres: demote-postgres.sql) ------------------
+select is(session_user::text, 'postgres', 'The tests run as postgres, as supabase test db does');
+select results_eq(
+  $$ select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolcanlogin
+     from pg_roles where rolname = 'postgres' $$,
+  $$ values (false, true, true, true, true, true) $$,
+  'postgres is NOSUPERUSER CREATEROLE CREATEDB REPLICATION BYPASSRLS LOGIN, as on hosted Supabase');
+select ok((select rolsuper from pg_roles where rolname = 'supabase_admin'),
+  'supabase_admin is the superuser');
+select ok(pg_has_role('postgres', 'anon', 'member')
+      and pg_has_role('postgres', 'authenticated', 'member')
+      and pg_has_role('postgres', 'service_role', 'member'),
+  'postgres is a member of anon, authenticated and service_role, as on hosted Supabase');
+select ok(not pg_has_role('postgres', 'supabase_admin', 'member'),
+  'postgres cannot become supabase_admin');
 select has_role('anon', 'The anon role exists');
 select has_role('authenticated', 'The authenticated role exists');
 select has_role('service_role', 'The service_role role exists');
@@ -22,9 +37,11 @@ select ok(pg_has_role('authenticator', 'anon', 'member')
   'authenticator can switch to anon, authenticated and service_role');
 
 -- Schemas and extensions ---------------------------------------------------------------------
-select has_schema('auth', 'The auth schema exists');
-select has_schema('storage', 'The storage schema exists');
-select has_schema('extensions', 'The extensions schema exists');
+select is(
+  (select string_agg(nspname || ': ' || nspowner::regrole::text, ', ' order by nspname)
+   from pg_namespace where nspname in ('auth', 'storage', 'extensions', 'cron')),
+  'auth: supabase_admin, cron: supabase_admin, extensions: postgres, storage: supabase_admin',
+  'auth, storage and cron belong to supabase_admin and extensions to postgres, as on hosted Supabase');
 select is((select extnamespace::regnamespace::text from pg_extension where extname = 'pgcrypto'),
   'extensions', 'pgcrypto lives in the extensions schema');
 select is((select extnamespace::regnamespace::text from pg_extension where extname = 'uuid-ossp'),
@@ -33,8 +50,27 @@ select is(length(extensions.gen_random_bytes(32)), 32,
   'extensions.gen_random_bytes() is callable by its qualified name');
 select ok(current_setting('shared_preload_libraries') ~ 'pg_cron',
   'pg_cron is preloaded, so a migration can create it');
-select ok(exists (select from pg_available_extensions where name = 'pg_cron'),
-  'pg_cron is available to create');
+
+-- Privileged extensions: postgres creates them, supabase_admin owns them (supautils) ---------
+select is((select extowner::regrole::text from pg_extension where extname = 'pg_cron'),
+  'supabase_admin', 'pg_cron, created by a migration run as postgres, belongs to supabase_admin');
+select is((select extowner::regrole::text from pg_extension where extname = 'pgtap'),
+  'supabase_admin', 'pgtap, created by this test as postgres, belongs to supabase_admin');
+select ok(has_table_privilege('cron.job_run_details', 'insert, select, delete'),
+  'postgres may read, insert and delete cron.job_run_details');
+select ok(has_table_privilege('cron.job', 'select')
+      and not has_table_privilege('cron.job', 'insert')
+      and not has_table_privilege('cron.job', 'update')
+      and not has_table_privilege('cron.job', 'delete'),
+  'postgres may only read cron.job; cron.schedule() and cron.alter_job() change it');
+select ok(not has_sequence_privilege('cron.runid_seq', 'usage'),
+  'postgres may not use pg_cron''s runid_seq');
+select ok(has_function_privilege('cron.schedule(text,text,text)', 'execute')
+      and has_function_privilege('cron.unschedule(name)', 'execute'),
+  'postgres may schedule and unschedule jobs');
+select throws_ok($$ create extension adminpack $$,
+  '42501', 'permission denied to create extension "adminpack"',
+  'An extension that needs a superuser and is not privileged cannot be created by postgres');
 
 -- auth ---------------------------------------------------------------------------------------
 select has_table('auth', 'users', 'auth.users exists');
@@ -42,7 +78,42 @@ select has_table('auth', 'sessions', 'auth.sessions exists');
 select has_column('auth', 'sessions', 'not_after', 'auth.sessions has not_after for revocation');
 select fk_ok('auth', 'sessions', 'user_id', 'auth', 'users', 'id',
   'auth.sessions.user_id references auth.users.id');
-select ok((select count(*) from auth.users) >= 2, 'The seed loaded at least two users');
+select has_table('auth', 'identities', 'auth.identities exists');
+
+-- The seed, as Supabase Auth stores users: it reads these columns into non-null strings (a NULL
+-- makes password sign-in fail with "Database error querying schema") and finds users by
+-- instance_id, aud and a confirmed email (supabase/auth: internal/models/user.go).
+create temp view seeded_users as
+select * from auth.users
+where email in ('alice@example.com', 'bob@example.com', 'carol@example.com');
+select is((select count(*) from seeded_users), 3::bigint, 'The seed loaded alice, bob and carol');
+select is_empty(
+  $$ select email from seeded_users
+     where aud is null or role is null or confirmation_token is null or recovery_token is null
+        or email_change_token_new is null or email_change_token_current is null
+        or email_change is null or phone_change is null or phone_change_token is null
+        or reauthentication_token is null or email_change_confirm_status is null
+        or created_at is null or updated_at is null $$,
+  'No column Supabase Auth reads into a string is NULL for a seeded user');
+select is_empty(
+  $$ select email from seeded_users
+     where instance_id is distinct from '00000000-0000-0000-0000-000000000000'
+        or aud <> 'authenticated' or role <> 'authenticated' or email_confirmed_at is null
+        or raw_app_meta_data ->> 'provider' is distinct from 'email' $$,
+  'Seeded users have the instance, audience, role, confirmed email and provider Auth looks for');
+select ok((select encrypted_password = extensions.crypt('alice-password', encrypted_password)
+           from seeded_users where email = 'alice@example.com'),
+  'alice''s password is stored as a bcrypt hash of alice-password');
+select results_eq(
+  $$ select u.email::text, i.provider, i.provider_id = u.id::text,
+            i.identity_data ->> 'sub' = u.id::text, i.identity_data ->> 'email' = u.email::text,
+            (i.identity_data ->> 'email_verified')::boolean,
+            i.created_at is not null and i.updated_at is not null
+     from seeded_users u join auth.identities i on i.user_id = u.id order by u.email $$,
+  $$ values ('alice@example.com'::text, 'email'::text, true, true, true, true, true),
+            ('bob@example.com', 'email', true, true, true, true, true),
+            ('carol@example.com', 'email', true, true, true, true, true) $$,
+  'Every seeded user has one email identity, shaped as Supabase Auth writes it at sign-up');
 
 select is(auth.uid(), null, 'auth.uid() is null when no claims are set');
 set local request.jwt.claims to
@@ -63,18 +134,14 @@ select is(storage.filename('a11ce000/reports/q3.pdf'), 'q3.pdf',
 select ok((select relrowsecurity from pg_class where oid = 'storage.objects'::regclass),
   'RLS is on for storage.objects');
 
--- Hosted defaults in public, and the foundation migration's answer to them -------------------
-create table public.platform_probe (id int);
-select ok(has_table_privilege('anon', 'public.platform_probe', 'select'),
-  'New tables in public are granted to anon by default, as on hosted Supabase (so RLS must be on)');
-
+-- The foundation migration's default privileges (whatever the platform's defaults are) ------
 create function public.platform_probe_fn() returns int language sql as 'select 1';
+select ok(not has_function_privilege('public', 'public.platform_probe_fn()', 'execute'),
+  'New functions are not executable by PUBLIC');
 select ok(not has_function_privilege('anon', 'public.platform_probe_fn()', 'execute'),
   'New functions in public are not executable by anon');
 select ok(not has_function_privilege('authenticated', 'public.platform_probe_fn()', 'execute'),
   'New functions in public are not executable by authenticated');
-select ok(has_function_privilege('service_role', 'public.platform_probe_fn()', 'execute'),
-  'service_role keeps the hosted default grant on new functions in public');
 
 select has_schema('mcp_private', 'The private schema for internal objects exists');
 select ok(not has_schema_privilege('anon', 'mcp_private', 'usage')

@@ -6,26 +6,10 @@ begin;
 create extension if not exists pgtap with schema extensions;
 select plan(118);
 
--- The foundation migration revokes EXECUTE from PUBLIC on every function postgres creates, pgTAP
--- included; the assertions below run as the API roles, so they need pgTAP's functions (and only
--- those), and mcp_edge needs usage on the extensions schema that holds them. Rolled back with the
--- rest of the test.
+-- pgTAP's functions belong to supabase_admin (pgtap is a privileged extension) and are
+-- executable by everyone; the assertions made as mcp_edge also need to find them in the
+-- extensions schema, which postgres owns. Rolled back with the rest of the test.
 grant usage on schema extensions to mcp_edge;
-do $$
-declare
-  v_function regprocedure;
-begin
-  for v_function in
-    select d.objid::regprocedure from pg_depend d
-    where d.classid = 'pg_proc'::regclass and d.deptype = 'e'
-      and d.refclassid = 'pg_extension'::regclass
-      and d.refobjid = (select oid from pg_extension where extname = 'pgtap')
-  loop
-    execute format('grant execute on function %s to anon, authenticated, service_role, mcp_edge',
-      v_function);
-  end loop;
-end
-$$;
 
 -- Fixtures, as postgres --------------------------------------------------------------------------
 -- Start from empty tables so every count below is exact, then give alice two sessions and bob one,

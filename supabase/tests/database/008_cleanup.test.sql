@@ -150,13 +150,16 @@ select is(pg_temp.sqlstate_of($$select mcp_private.purge_audit_events(0)$$), '22
 set local statement_timeout = 0;
 
 -- purge_cron_history: older than settings.cron_history_retention (7 days) ------------------
+-- As on hosted Supabase, postgres may insert into cron.job_run_details but not use pg_cron's
+-- runid_seq, so the rows bring their own run ids (from a range pg_cron will not reach here).
 insert into cron.job_run_details (
-  jobid, job_pid, database, username, command, status, return_message, start_time, end_time
+  runid, jobid, job_pid, database, username, command, status, return_message, start_time, end_time
 )
-select 800800, 4242, 'postgres', 'postgres', 'select 1', 'succeeded', '1 row',
+select 900000000 + n, 800800, 4242, 'postgres', 'postgres', 'select 1', 'succeeded', '1 row',
   '2001-01-01 00:00:00+00'::timestamptz - age - interval '1 second',
   '2001-01-01 00:00:00+00'::timestamptz - age
-from unnest(array['30 days', '8 days', '7 days 1 second', '7 days', '1 day']::interval[]) age;
+from unnest(array['30 days', '8 days', '7 days 1 second', '7 days', '1 day']::interval[])
+  with ordinality as t(age, n);
 select is(mcp_private.purge_cron_history(), 3::bigint,
   'purge_cron_history() deletes the 3 job runs that ended more than 7 days ago and returns 3');
 select set_eq(

@@ -76,8 +76,11 @@ try {
     ephemeral: options.fastDb,
     // The load comes from one address; X-Forwarded-For gives each user its own client IP, as
     // real clients have (one IP for all would serialise every hello on one rate-limit row).
-    functionEnv: { MCP_TRUSTED_PROXIES: "1" },
+    // One local process stands for the many instances a hosted function would run, so it gets
+    // the connections of several (the default is 4 per instance).
+    functionEnv: { MCP_TRUSTED_PROXIES: "1", MCP_DB_POOL_SIZE: "16" },
     log: (message) => console.error(`[stack] ${message}`),
+    envFile: null,
   });
   const users = await setUp(stack);
   const tokens = {

@@ -2,7 +2,9 @@
  * `deno task start`: starts the local stack in the foreground. Ctrl-C or SIGTERM stops
  * everything it started.
  *
- * Options: --stack-dir <dir> (default .local/stack), --api-port, --db-port, --pooler-port.
+ * Options: --stack-dir <dir> (default .local/stack), --api-port, --db-port, --pooler-port,
+ * --env-file <file> (the functions' variables; default supabase/functions/.env when it exists,
+ * as with `supabase functions serve`).
  */
 
 import { parseArgs } from "node:util";
@@ -32,10 +34,13 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 try {
-  const { values } = parseArgs({ options: stackOptions });
+  const { values } = parseArgs({
+    options: { ...stackOptions, "env-file": { type: "string" } },
+  });
   stack = await startStack({
     dir: stackDir(values),
     ports: stackPorts(values),
+    ...(values["env-file"] !== undefined ? { envFile: values["env-file"] } : {}),
     log: (message) => console.log(message),
   });
 } catch (error) {

@@ -15,6 +15,26 @@ Deno.test("GET /functions/v1/health answers 200 with the latest migration versio
     ok: true,
     db: "ok",
     migrations: migrations.at(-1)!.version,
+    // The local stack has no proxy in front (MCP_TRUSTED_PROXIES=0).
+    client_ip: { rule: "the connection's address", address: "127.0.0.1" },
+  });
+});
+
+Deno.test("health reports the caller's address as the client-IP rule determines it, or null", async () => {
+  const handler = createHandler({
+    SUPABASE_DB_URL: testStack().poolerUrl,
+    MCP_TRUSTED_PROXIES: "2",
+  });
+  const ask = async (headers: Record<string, string>) =>
+    (await (await handler(new Request("http://edge.internal/health", { headers }))).json())
+      .client_ip;
+  assert.deepEqual(await ask({ "x-forwarded-for": "6.6.6.6, 203.0.113.5, 10.1.2.3" }), {
+    rule: "entry 2 from the right of x-forwarded-for",
+    address: "203.0.113.5",
+  });
+  assert.deepEqual(await ask({ "x-forwarded-for": "10.1.2.3" }), {
+    rule: "entry 2 from the right of x-forwarded-for",
+    address: null,
   });
 });
 
@@ -48,6 +68,7 @@ Deno.test("health answers 503 with Retry-After and a reason when the database is
       db: "unreachable",
       error: "unavailable",
       message: "The database is unavailable: connection refused.",
+      client_ip: { rule: "entry 1 from the right of x-forwarded-for", address: null },
     });
     assert.ok(!text.includes("s3cret-password"), "the answer never echoes the database password");
     assert.ok(!text.includes(String(deadPort)), "the answer does not reveal the database address");

@@ -17,16 +17,19 @@ Deno.test("readHelloConfig() derives issuer, JWKS URL and defaults from SUPABASE
   assert.equal(config.allowAnonymous, false);
   assert.deepEqual(config.grace, { days: 14 });
   assert.deepEqual(config.clientIp, { header: "x-forwarded-for", trustedProxies: 1 });
-  assert.equal(config.databasePoolSize, 16);
+  assert.equal(config.databasePoolSize, 4);
   assert.equal(config.corsOrigin, "*");
   assert.equal(config.legacyToken, undefined);
 });
 
 Deno.test("readHelloConfig() takes the HS256 secret from JWT_SECRET_KEY, else SUPABASE_JWT_SECRET", () => {
-  assert.equal(readHelloConfig({ ...BASE, SUPABASE_JWT_SECRET: "b" }).hs256Secret, "b");
+  const secretOf = (env: Record<string, string>) =>
+    new TextDecoder().decode(readHelloConfig({ ...BASE, ...env }).hs256Keys[0]!.secret);
+  assert.equal(secretOf({ SUPABASE_JWT_SECRET: "b" }), "b");
+  assert.equal(secretOf({ JWT_SECRET_KEY: "a", SUPABASE_JWT_SECRET: "b" }), "a");
   assert.equal(
-    readHelloConfig({ ...BASE, JWT_SECRET_KEY: "a", SUPABASE_JWT_SECRET: "b" }).hs256Secret,
-    "a",
+    readHelloConfig({ ...BASE, JWT_SECRET_KEY: "a", SUPABASE_JWT_SECRET: "b" }).hs256Keys.length,
+    1,
   );
   assert.deepEqual(readHelloConfig({ ...BASE, JWT_SECRET_KEY: "a" }).algorithms, [
     "ES256",
@@ -37,6 +40,27 @@ Deno.test("readHelloConfig() takes the HS256 secret from JWT_SECRET_KEY, else SU
     readHelloConfig({ ...BASE, JWT_SECRET_KEY: "a", JWT_ALGORITHM: "hs256" }).algorithms,
     ["HS256"],
   );
+});
+
+Deno.test("readHelloConfig() reads supabase start's configuration: oct key in SUPABASE_JWKS, JWT_ISSUER, MCP_PUBLIC_URL", () => {
+  // What `supabase functions serve` passes (SUPABASE_URL is the gateway's internal alias), plus
+  // the two variables supabase/functions/.env.example says to set there.
+  const ec = { kty: "EC", crv: "P-256", x: "x", y: "y", kid: "ec-1", alg: "ES256" };
+  const config = readHelloConfig({
+    SUPABASE_URL: "http://kong:8000",
+    SUPABASE_DB_URL: "postgresql://postgres:postgres@db:5432/postgres",
+    SUPABASE_JWKS: JSON.stringify({ keys: [ec, { kty: "oct", k: "c2VjcmV0LWJ5dGVz" }] }),
+    JWT_ISSUER: "http://127.0.0.1:54321/auth/v1",
+    MCP_PUBLIC_URL: "http://127.0.0.1:54321/",
+  });
+  assert.deepEqual(config.algorithms, ["ES256", "RS256", "HS256"], "the oct key enables HS256");
+  assert.equal(config.hs256Keys.length, 1);
+  assert.equal(new TextDecoder().decode(config.hs256Keys[0]!.secret), "secret-bytes");
+  assert.deepEqual(config.staticJwks, { keys: [ec] }, "the symmetric key is not an asymmetric one");
+  assert.equal(config.issuer, "http://127.0.0.1:54321/auth/v1");
+  assert.equal(config.jwksUrl.href, "http://kong:8000/auth/v1/.well-known/jwks.json");
+  assert.equal(config.publicUrl, "http://127.0.0.1:54321");
+  assert.equal(readHelloConfig(BASE).publicUrl, "https://abc.supabase.co", "default: SUPABASE_URL");
 });
 
 Deno.test("readHelloConfig() refuses bad values, naming the variable", () => {
@@ -84,7 +108,7 @@ Deno.test("readHelloConfig() refuses bad values, naming the variable", () => {
     [
       { JWT_ALGORITHM: "HS256" },
       "JWT_ALGORITHM",
-      'Cannot use "JWT_ALGORITHM": it allows HS256, but neither "JWT_SECRET_KEY" nor "SUPABASE_JWT_SECRET" is set.',
+      'Cannot use "JWT_ALGORITHM": it allows HS256, but neither "JWT_SECRET_KEY" nor "SUPABASE_JWT_SECRET" is set, and "SUPABASE_JWKS" has no HS256 (oct) key.',
     ],
     [
       { SUPABASE_JWKS: '{"keys":{}}' },

@@ -1,10 +1,12 @@
 // JwtVerifier and JwksKeySource, without a stack: real keys, real signatures, and a JWKS
 // endpoint served on loopback where the source fetches.
 import assert from "node:assert/strict";
-import { UnsecuredJWT } from "jose";
+import { base64url, type JWK, UnsecuredJWT } from "jose";
 import {
   AuthError,
   type AuthErrorCode,
+  hs256KeyFromSecret,
+  hs256KeysFromJwks,
   JwksKeySource,
   JwtVerifier,
   type JwtVerifierOptions,
@@ -29,7 +31,7 @@ function verifier(options: Partial<JwtVerifierOptions> = {}): JwtVerifier {
     issuer: ISSUER,
     audience: "authenticated",
     algorithms: ["ES256", "RS256", "HS256"],
-    hs256Secret: keys.hs256Secret,
+    hs256Keys: [hs256KeyFromSecret(keys.hs256Secret)],
     keys: new JwksKeySource({ staticKeys: keys.jwks }),
     ...options,
   });
@@ -178,6 +180,84 @@ Deno.test("an ES256 kid cannot be used with RS256, nor an RS256 kid with ES256",
   await refused(await sign(keys, claims(), "ES256", { kid: "rs-1" }), "invalid_token");
 });
 
+Deno.test("an oct JWK without kid verifies HS256 tokens, as under supabase start", async () => {
+  // `supabase start` passes its HS256 key to functions as {"kty":"oct","k":...}, without kid or
+  // alg, and its Auth server signs with it without a kid header.
+  const secret = "super-secret-jwt-token-with-at-least-32-characters-long";
+  const jwks = { keys: [{ kty: "oct", k: base64url.encode(secret) }] };
+  const v = verifier({ algorithms: ["HS256"], hs256Keys: hs256KeysFromJwks(jwks) });
+  const token = await signHs256WithBytes(claims(), new TextEncoder().encode(secret));
+  assert.equal((await v.verify(token)).userId, USER);
+  await refused(
+    await signHs256WithBytes(claims(), new TextEncoder().encode("another-secret-of-the-same-size")),
+    "invalid_token",
+    v,
+  );
+});
+
+Deno.test("HS256 keys with a kid are chosen by the token's kid; kid-less keys are tried in turn", async () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const v = verifier({
+    algorithms: ["HS256"],
+    hs256Keys: [
+      hs256KeyFromSecret("legacy-secret-0123456789abcdef"),
+      ...hs256KeysFromJwks({
+        keys: [
+          { kty: "oct", kid: "k-1", alg: "HS256", k: base64url.encode("key-one-0123456789abcdef") },
+          { kty: "oct", kid: "k-2", k: base64url.encode("key-two-0123456789abcdef") },
+          { kty: "oct", k: base64url.encode("kidless-0123456789abcdef") },
+        ],
+      }),
+    ],
+  });
+  const signed = (secret: string, kid?: string) =>
+    signHs256WithBytes(claims(), bytes(secret), kid ? { kid } : {});
+  assert.equal((await v.verify(await signed("key-one-0123456789abcdef", "k-1"))).userId, USER);
+  assert.equal((await v.verify(await signed("key-two-0123456789abcdef", "k-2"))).userId, USER);
+  assert.equal((await v.verify(await signed("legacy-secret-0123456789abcdef"))).userId, USER);
+  assert.equal((await v.verify(await signed("kidless-0123456789abcdef"))).userId, USER);
+  // A token naming k-1 is checked with k-1 only.
+  await refused(await signed("key-two-0123456789abcdef", "k-1"), "invalid_token", v);
+  // A kid no key has falls back to the kid-less keys, never to a named one.
+  assert.equal((await v.verify(await signed("legacy-secret-0123456789abcdef", "zz"))).userId, USER);
+  await refused(await signed("key-one-0123456789abcdef", "zz"), "invalid_token", v);
+});
+
+Deno.test("keys whose alg, use or key_ops forbid verifying are ignored, symmetric or not", async () => {
+  const secret = "restricted-secret-0123456789abcdef";
+  const k = base64url.encode(secret);
+  for (
+    const restriction of [{ use: "enc" }, { key_ops: ["sign"] }, { alg: "HS512" }, {
+      key_ops: "verify",
+    }]
+  ) {
+    assert.deepEqual(
+      hs256KeysFromJwks({ keys: [{ kty: "oct", k, ...restriction } as JWK] }),
+      [],
+      `an oct key with ${JSON.stringify(restriction)} is not an HS256 verification key`,
+    );
+  }
+  assert.equal(
+    hs256KeysFromJwks({ keys: [{ kty: "oct", k, key_ops: ["sign", "verify"] }] }).length,
+    1,
+  );
+
+  const token = await sign(keys, claims(), "ES256");
+  for (const restriction of [{ use: "enc" }, { key_ops: ["sign"] }, { alg: "ES384" }]) {
+    const restricted = { keys: [{ ...keys.es256.publicJwk, ...restriction }] };
+    await refused(
+      token,
+      "invalid_token",
+      verifier({ keys: new JwksKeySource({ staticKeys: restricted }) }),
+    );
+  }
+  const allowed = { keys: [{ ...keys.es256.publicJwk, key_ops: ["verify"] }] };
+  const verified = await verifier({ keys: new JwksKeySource({ staticKeys: allowed }) }).verify(
+    token,
+  );
+  assert.equal(verified.userId, USER, "the same key without the restriction verifies");
+});
+
 Deno.test("the verified-token cache skips the key lookup but honours exp", async () => {
   let lookups = 0;
   const source = new JwksKeySource({ staticKeys: keys.jwks });
@@ -230,14 +310,19 @@ Deno.test("new JwtVerifier() refuses bad options with a TypeError", () => {
   });
   assert.throws(() => new JwtVerifier({ ...base, algorithms: ["HS256"] }), {
     name: "TypeError",
-    message: "Cannot verify HS256 tokens: no HS256 secret is configured.",
+    message: "Cannot verify HS256 tokens: no HS256 secret or key is configured.",
   });
   assert.throws(() => new JwtVerifier({ ...base, algorithms: ["ES256"] }), {
     name: "TypeError",
     message: "Cannot verify ES256 or RS256 tokens: no JWKS is configured.",
   });
   assert.throws(
-    () => new JwtVerifier({ ...base, algorithms: ["HS512" as "HS256"], hs256Secret: "x" }),
+    () =>
+      new JwtVerifier({
+        ...base,
+        algorithms: ["HS512" as "HS256"],
+        hs256Keys: [hs256KeyFromSecret("x")],
+      }),
     {
       name: "TypeError",
       message: 'Cannot verify tokens with "HS512": expected ES256, RS256 or HS256.',

@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EDGE_PASSWORD, EDGE_ROLE, prepareDatabase, type PreparedDatabase } from "./database.ts";
+import { readEnvFile } from "./env_file.ts";
 import { apiKey, loadOrCreateKeys, type LocalKeys, publicJwks } from "./keys.ts";
 import { startPgBouncer } from "./pgbouncer.ts";
 import { assertPortsFree } from "./ports.ts";
@@ -22,6 +23,11 @@ export const DEFAULT_PORTS = { api: 54321, database: 54322, pooler: 54329 } as c
 /** The default stack folder of `deno task start`, relative to the repository. */
 export const DEFAULT_STACK_DIR = fileURLToPath(new URL("../../.local/stack", import.meta.url));
 
+/** The functions' own variables, as `supabase functions serve` reads them (git-ignored). */
+export const DEFAULT_ENV_FILE = fileURLToPath(
+  new URL("../../supabase/functions/.env", import.meta.url),
+);
+
 /** Options for {@linkcode startStack}. */
 export interface StackOptions {
   /** Folder that holds the cluster, keys, logs and `state.json`. */
@@ -29,7 +35,12 @@ export interface StackOptions {
   ports?: { api: number; database: number; pooler: number };
   /** A throw-away stack (tests): faster, non-durable database settings. */
   ephemeral?: boolean;
-  /** Extra environment for the functions (overrides the stack's). */
+  /**
+   * The functions' env file (default `supabase/functions/.env`, when it exists); `null` reads
+   * none (the test suite, so a developer's settings never change its outcome).
+   */
+  envFile?: string | null;
+  /** Extra environment for the functions (overrides the stack's and the env file's). */
   functionEnv?: Record<string, string>;
   /** Progress messages. */
   log?: (message: string) => void;
@@ -44,7 +55,7 @@ export interface StackState {
   apiUrl: string;
   functionsUrl: string;
   jwksUrl: string;
-  /** Direct connection to PostgreSQL (admin work, pgTAP). */
+  /** Direct connection to PostgreSQL as `postgres` (not a superuser, as on hosted Supabase). */
   databaseUrl: string;
   /** Connection through PgBouncer, as postgres. */
   poolerUrl: string;
@@ -111,13 +122,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     log(`Starting PostgreSQL on 127.0.0.1:${ports.database}...`);
     const postgres = await startPostgres({
       dataDir: join(servers, "db"),
+      installDir: join(servers, "pg"),
       port: ports.database,
       logFile: join(logsDir, "postgres.log"),
       ephemeral: options.ephemeral ?? false,
     });
     processes.push(postgres.process);
 
-    const database = await prepareDatabase(postgres.url);
+    const database = await prepareDatabase({ port: ports.database });
     if (database.bootstrapped) log("New database: platform bootstrap and seed loaded.");
     log(
       database.applied.length === 0
@@ -142,8 +154,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const apiUrl = `http://127.0.0.1:${ports.api}`;
     const poolerUrl = databaseUrl(ports.pooler);
     const edgeDatabaseUrl = edgeUrl(ports.pooler);
+    const envFile = options.envFile === undefined ? DEFAULT_ENV_FILE : options.envFile;
+    const fromFile = envFile === null ? null : await readEnvFile(envFile);
+    if (fromFile) {
+      log(
+        `Function variables from ${envFile}: ${
+          Object.keys(fromFile.variables).join(", ") || "none"
+        }.`,
+      );
+      for (const skipped of fromFile.skipped) log(`Skipped ${skipped}.`);
+    }
     const env = {
       ...await functionEnvironment(apiUrl, edgeDatabaseUrl, keys),
+      ...fromFile?.variables,
       ...options.functionEnv,
     };
 

@@ -255,8 +255,9 @@ set search_path = ''
 as $$
 begin
   -- One IPv6 client usually controls a whole /64, so it is one key; IPv4 addresses are keys as is.
+  -- Clients whose address could not be determined share one key that none of them can change.
   return case
-    when p_ip is null then 'unknown'
+    when p_ip is null then 'unattributed'
     when pg_catalog.family(p_ip) = 4 then pg_catalog.host(p_ip)
     -- An IPv4-mapped IPv6 address (::ffff:192.0.2.1) is that IPv4 client.
     when pg_catalog.host(p_ip) ~ '^::ffff:[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$'
@@ -266,7 +267,7 @@ begin
 end
 $$;
 comment on function mcp_private.rate_limit_key(inet) is
-  'The rate-limit key of a client IP: the address for IPv4, its /64 network for IPv6. Internal.';
+  'The rate-limit key of a client IP: the address for IPv4, its /64 network for IPv6, and unattributed (one key for all of them) when the address could not be determined. Internal.';
 
 create function mcp_private.auth_session_user(
   p_auth_session_id uuid,
@@ -374,6 +375,7 @@ declare
   v_token text;
   v_settings mcp_private.settings;
   v_user_row record;
+  v_ip_checked boolean;
 begin
   if p_auth_method is null or p_auth_method not in ('jwt', 'legacy') then
     raise exception 'Cannot open a session: auth method must be jwt or legacy, got "%"', p_auth_method
@@ -392,19 +394,26 @@ begin
   v_result.resumed := false;
   v_result.user_id := p_user_id;
 
-  -- 1. The client IP's hello budget, then its failed-authentication budget (a dry run).
-  v_ip := mcp_private.rate_limit_take('hello_ip', v_ip_key, 1, v_now);
-  v_binding := v_ip;
-  if v_ip.allowed then
-    v_binding := mcp_private.rate_limit_take('auth_failure_ip', v_ip_key, 0, v_now);
-  end if;
-  if not v_binding.allowed then
-    perform mcp_private.audit('rate_limited', p_user_id, null, p_ip, v_binding.policy,
-      jsonb_build_object('scope', 'ip', 'retry_after_seconds', v_binding.retry_after_seconds));
-    v_result.error := 'rate_limited';
-    v_result.scope := 'ip';
-    v_result.retry_after_seconds := v_binding.retry_after_seconds;
-    return mcp_private.with_rate(v_result, v_binding);
+  -- 1. The client IP's hello budget, then its failed-authentication budget (a dry run). A JWT
+  -- hello from a client whose address is unknown (p_ip null) skips both: they would be one
+  -- bucket shared by every such client, which any one of them could spend for all; it is
+  -- limited per user (step 2), and its failures still count against the shared bucket. A
+  -- legacy hello has no user, so it always takes an IP budget, the shared one if need be.
+  v_ip_checked := p_ip is not null or p_auth_method = 'legacy';
+  if v_ip_checked then
+    v_ip := mcp_private.rate_limit_take('hello_ip', v_ip_key, 1, v_now);
+    v_binding := v_ip;
+    if v_ip.allowed then
+      v_binding := mcp_private.rate_limit_take('auth_failure_ip', v_ip_key, 0, v_now);
+    end if;
+    if not v_binding.allowed then
+      perform mcp_private.audit('rate_limited', p_user_id, null, p_ip, v_binding.policy,
+        jsonb_build_object('scope', 'ip', 'retry_after_seconds', v_binding.retry_after_seconds));
+      v_result.error := 'rate_limited';
+      v_result.scope := 'ip';
+      v_result.retry_after_seconds := v_binding.retry_after_seconds;
+      return mcp_private.with_rate(v_result, v_binding);
+    end if;
   end if;
 
   -- 2. The user's hello budget.
@@ -418,7 +427,8 @@ begin
       v_result.retry_after_seconds := v_user.retry_after_seconds;
       return mcp_private.with_rate(v_result, v_user);
     end if;
-    v_binding := case when v_user.remaining < v_ip.remaining then v_user else v_ip end;
+    v_binding := case
+      when not v_ip_checked or v_user.remaining < v_ip.remaining then v_user else v_ip end;
   else
     v_binding := v_ip;
   end if;
@@ -490,7 +500,7 @@ end
 $$;
 
 comment on function mcp_private.hello(uuid, uuid, inet, text, text, text, text) is
-  'The hello handshake in one call and one transaction: checks the IP limit, the failed-authentication limit and the user limit, checks that the JWT''s auth session is live, opens a session (or resumes one with p_resume_token, rotating its token), and writes the audit event. The identity (p_user_id, p_auth_session_id) must come from a verified JWT. SECURITY DEFINER because its caller (mcp_edge) has no rights on the tables it writes; granted to mcp_edge only.';
+  'The hello handshake in one call and one transaction: checks the IP limit, the failed-authentication limit and the user limit, checks that the JWT''s auth session is live, opens a session (or resumes one with p_resume_token, rotating its token), and writes the audit event. p_ip null means the client''s address could not be determined: a JWT hello is then limited per user only, and failures count against one shared bucket (rate_limit_key). The identity (p_user_id, p_auth_session_id) must come from a verified JWT. SECURITY DEFINER because its caller (mcp_edge) has no rights on the tables it writes; granted to mcp_edge only.';
 
 create function mcp_private.record_auth_failure(
   p_ip inet,

@@ -8,19 +8,49 @@
 
 import type { JSONWebKeySet } from "jose";
 import { ConfigError, type Env, functionDatabaseUrl, optionalVar, requiredVar } from "./config.ts";
-import { type Algorithm, JwksKeySource, JwtVerifier, SUPPORTED_ALGORITHMS } from "./jwt.ts";
+import {
+  type Algorithm,
+  type Hs256Key,
+  hs256KeyFromSecret,
+  hs256KeysFromJwks,
+  JwksKeySource,
+  JwtVerifier,
+  SUPPORTED_ALGORITHMS,
+} from "./jwt.ts";
+
+/**
+ * Connections per function instance unless `MCP_DB_POOL_SIZE` says otherwise. Supabase's
+ * pooler guidance for serverless functions is one to four; one connection already carries
+ * hundreds of hellos a second (each is one short call), and on the smallest compute sizes the
+ * pooler accepts 200 clients in all.
+ */
+export const DEFAULT_POOL_SIZE = 4;
 
 /** The token-checking part of a function's configuration. */
 export interface AuthConfig {
-  /** The project URL (`SUPABASE_URL`), without a trailing slash. */
+  /** The project URL (`SUPABASE_URL`), without a trailing slash: where the JWKS is fetched. */
   supabaseUrl: string;
+  /**
+   * The project URL as clients reach it (`MCP_PUBLIC_URL`, default `SUPABASE_URL`), for the URLs
+   * the functions hand out (`resource_metadata`, the protected-resource metadata). Under
+   * `supabase start` the functions see an internal `SUPABASE_URL` (`http://kong:8000`).
+   */
+  publicUrl: string;
   databaseUrl: string;
-  /** Connections this function may hold (`MCP_DB_POOL_SIZE`, default 16). */
+  /**
+   * Connections one instance of the function may hold (`MCP_DB_POOL_SIZE`, default 4): every
+   * instance has its own pool, so the pooler sees instances × functions × this (docs/deploy.md).
+   */
   databasePoolSize: number;
   issuer: string;
   audience: string;
   algorithms: Algorithm[];
-  hs256Secret?: string;
+  /**
+   * HS256 keys: the legacy secret (`JWT_SECRET_KEY`, else `SUPABASE_JWT_SECRET`) and the `oct`
+   * keys of `SUPABASE_JWKS` (what `supabase start` signs with).
+   */
+  hs256Keys: Hs256Key[];
+  /** The asymmetric keys of `SUPABASE_JWKS`. */
   staticJwks?: JSONWebKeySet;
   jwksUrl: URL;
   allowAnonymous: boolean;
@@ -32,26 +62,34 @@ export interface AuthConfig {
 export function readAuthConfig(env: Env): AuthConfig {
   const supabaseUrl = httpUrl(env, "SUPABASE_URL").replace(/\/+$/, "");
   const hs256Secret = optionalVar(env, "JWT_SECRET_KEY") ?? optionalVar(env, "SUPABASE_JWT_SECRET");
-  const staticJwks = jwks(env, "SUPABASE_JWKS");
-  const algorithms = algorithmList(env, hs256Secret !== undefined);
-  if (algorithms.includes("HS256") && hs256Secret === undefined) {
+  const jwksVar = jwks(env, "SUPABASE_JWKS");
+  const hs256Keys = [
+    ...(hs256Secret !== undefined ? [hs256KeyFromSecret(hs256Secret)] : []),
+    ...hs256KeysFromJwks(jwksVar),
+  ];
+  const staticJwks = jwksVar && { keys: jwksVar.keys.filter((key) => key?.kty !== "oct") };
+  const algorithms = algorithmList(env, hs256Keys.length > 0);
+  if (algorithms.includes("HS256") && hs256Keys.length === 0) {
     throw new ConfigError(
       "JWT_ALGORITHM",
-      'Cannot use "JWT_ALGORITHM": it allows HS256, but neither "JWT_SECRET_KEY" nor "SUPABASE_JWT_SECRET" is set.',
+      'Cannot use "JWT_ALGORITHM": it allows HS256, but neither "JWT_SECRET_KEY" nor "SUPABASE_JWT_SECRET" is set, and "SUPABASE_JWKS" has no HS256 (oct) key.',
     );
   }
   const config: AuthConfig = {
     supabaseUrl,
+    publicUrl: optionalVar(env, "MCP_PUBLIC_URL") === undefined
+      ? supabaseUrl
+      : httpUrl(env, "MCP_PUBLIC_URL").replace(/\/+$/, ""),
     databaseUrl: functionDatabaseUrl(env),
-    databasePoolSize: poolSize(env, "MCP_DB_POOL_SIZE", 16),
+    databasePoolSize: poolSize(env, "MCP_DB_POOL_SIZE", DEFAULT_POOL_SIZE),
     issuer: optionalVar(env, "JWT_ISSUER") ?? `${supabaseUrl}/auth/v1`,
     audience: optionalVar(env, "JWT_AUDIENCE") ?? "authenticated",
     algorithms,
+    hs256Keys,
     jwksUrl: new URL(`${supabaseUrl}/auth/v1/.well-known/jwks.json`),
     allowAnonymous: boolean(env, "JWT_ALLOW_ANONYMOUS", false),
     corsOrigin: optionalVar(env, "MCP_CORS_ORIGIN") ?? "*",
   };
-  if (hs256Secret !== undefined) config.hs256Secret = hs256Secret;
   if (staticJwks !== undefined) config.staticJwks = staticJwks;
   if (config.corsOrigin !== "*") httpUrlValue("MCP_CORS_ORIGIN", config.corsOrigin);
   return config;
@@ -63,7 +101,7 @@ export function createVerifier(config: AuthConfig): JwtVerifier {
     issuer: config.issuer,
     audience: config.audience,
     algorithms: config.algorithms,
-    ...(config.hs256Secret ? { hs256Secret: config.hs256Secret } : {}),
+    hs256Keys: config.hs256Keys,
     keys: new JwksKeySource({
       ...(config.staticJwks ? { staticKeys: config.staticJwks } : {}),
       url: config.jwksUrl,

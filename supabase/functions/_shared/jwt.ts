@@ -4,13 +4,16 @@
  * `switch` on and a human message that never contains the token.
  *
  * Keys: the project's JWKS (`SUPABASE_JWKS`, and the remote `/auth/v1/.well-known/jwks.json`,
- * ES256 or RS256) and the legacy HS256 secret. Every algorithm is tied to one key type, so a
- * token can never pick how it is checked (no `alg: none`, no HS256 signed with a public key).
+ * ES256 or RS256) and HS256 keys: the legacy JWT secret, and symmetric (`kty: "oct"`) keys such
+ * as the one `supabase start` passes in `SUPABASE_JWKS`. Every algorithm is tied to one key type,
+ * so a token can never pick how it is checked (no `alg: none`, no HS256 signed with a public
+ * key).
  *
  * @module
  */
 
 import {
+  base64url,
   decodeProtectedHeader,
   errors as joseErrors,
   importJWK,
@@ -58,14 +61,52 @@ export interface VerifiedToken {
   algorithm: Algorithm;
 }
 
+/**
+ * A symmetric HS256 key. Without a `kid` it checks tokens whose header names no key (or a key
+ * no other HS256 key has), as Supabase Auth's legacy secret and `supabase start`'s key do.
+ */
+export interface Hs256Key {
+  kid?: string;
+  secret: Uint8Array;
+}
+
+/** An HS256 key from a JWT secret string (its UTF-8 bytes, as Supabase Auth uses it). */
+export function hs256KeyFromSecret(secret: string): Hs256Key {
+  return { secret: new TextEncoder().encode(secret) };
+}
+
+/**
+ * The HS256 keys among `set`: `kty: "oct"` keys meant for verifying HS256 (no other `alg`, no
+ * `use` but `sig`, `key_ops` absent or with `verify`), with their `kid` when they have one.
+ */
+export function hs256KeysFromJwks(set: JSONWebKeySet | undefined): Hs256Key[] {
+  const keys: Hs256Key[] = [];
+  for (const jwk of set?.keys ?? []) {
+    if (jwk?.kty !== "oct" || typeof jwk.k !== "string" || jwk.k === "") continue;
+    if (!usableForVerifying(jwk, "HS256")) continue;
+    let secret: Uint8Array;
+    try {
+      secret = base64url.decode(jwk.k);
+    } catch {
+      continue;
+    }
+    if (secret.length === 0) continue;
+    keys.push({
+      ...(typeof jwk.kid === "string" && jwk.kid !== "" ? { kid: jwk.kid } : {}),
+      secret,
+    });
+  }
+  return keys;
+}
+
 /** Options for {@linkcode JwtVerifier}. */
 export interface JwtVerifierOptions {
   issuer: string;
   audience: string;
   /** The allow-list. */
   algorithms: readonly Algorithm[];
-  /** The legacy HS256 secret (UTF-8 bytes of the string, as Supabase uses it). */
-  hs256Secret?: string;
+  /** HS256 keys: the legacy secret ({@linkcode hs256KeyFromSecret}) and `oct` JWKs. */
+  hs256Keys?: readonly Hs256Key[];
   /** Where asymmetric keys come from. */
   keys?: KeySource;
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to 30. */
@@ -95,8 +136,8 @@ const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c"] as const;
  * {@linkcode AuthError}s thrown by {@linkcode JwtVerifier.verify}.
  */
 export class JwtVerifier {
-  readonly #options: Required<Omit<JwtVerifierOptions, "hs256Secret" | "keys">>;
-  readonly #secret: Uint8Array | undefined;
+  readonly #options: Required<Omit<JwtVerifierOptions, "hs256Keys" | "keys">>;
+  readonly #hs256Keys: readonly Hs256Key[];
   readonly #keys: KeySource | undefined;
   readonly #cache = new Map<string, VerifiedToken>();
 
@@ -111,8 +152,8 @@ export class JwtVerifier {
         );
       }
     }
-    if (options.algorithms.includes("HS256") && !options.hs256Secret) {
-      throw new TypeError("Cannot verify HS256 tokens: no HS256 secret is configured.");
+    if (options.algorithms.includes("HS256") && !options.hs256Keys?.length) {
+      throw new TypeError("Cannot verify HS256 tokens: no HS256 secret or key is configured.");
     }
     if (options.algorithms.some((a) => a !== "HS256") && !options.keys) {
       throw new TypeError("Cannot verify ES256 or RS256 tokens: no JWKS is configured.");
@@ -126,7 +167,7 @@ export class JwtVerifier {
       cacheEntries: options.cacheEntries ?? 10_000,
       now: options.now ?? Date.now,
     };
-    this.#secret = options.hs256Secret ? new TextEncoder().encode(options.hs256Secret) : undefined;
+    this.#hs256Keys = [...(options.hs256Keys ?? [])];
     this.#keys = options.keys;
   }
 
@@ -194,37 +235,54 @@ export class JwtVerifier {
       );
     }
 
-    let key: CryptoKey | Uint8Array;
+    let candidates: (CryptoKey | Uint8Array)[];
     if (algorithm === "HS256") {
-      key = this.#secret!;
+      candidates = this.#hs256Candidates(header.kid);
     } else {
       if (typeof header.kid !== "string" || header.kid === "" || header.kid.length > 256) {
         throw new AuthError("invalid_token", "The token header has no usable key id (kid).");
       }
       const found = await this.#keys!.getKey(header.kid, algorithm);
-      if (!found) {
-        throw new AuthError(
-          "invalid_token",
-          "The token was signed with a key this project does not know.",
-        );
-      }
-      key = found;
+      candidates = found ? [found] : [];
+    }
+    if (candidates.length === 0) {
+      throw new AuthError(
+        "invalid_token",
+        "The token was signed with a key this project does not know.",
+      );
     }
 
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, key, {
-        algorithms: [algorithm],
-        issuer: this.#options.issuer,
-        audience: this.#options.audience,
-        clockTolerance: this.#options.clockToleranceSeconds,
-        requiredClaims: ["exp", "sub"],
-        currentDate: new Date(nowSeconds * 1000),
-      }));
-    } catch (error) {
-      throw fromJoseError(error);
+    let payload: JWTPayload | undefined;
+    let failure: unknown;
+    // Several HS256 keys without a kid (the legacy secret beside an oct key) are tried in turn;
+    // only a signature mismatch moves on to the next.
+    for (const key of candidates) {
+      try {
+        ({ payload } = await jwtVerify(token, key, {
+          algorithms: [algorithm],
+          issuer: this.#options.issuer,
+          audience: this.#options.audience,
+          clockTolerance: this.#options.clockToleranceSeconds,
+          requiredClaims: ["exp", "sub"],
+          currentDate: new Date(nowSeconds * 1000),
+        }));
+        break;
+      } catch (error) {
+        failure = error;
+        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) break;
+      }
     }
+    if (payload === undefined) throw fromJoseError(failure);
     return checkClaims(payload, algorithm, this.#options.allowAnonymous);
+  }
+
+  /** The HS256 keys a token's `kid` selects: the one with that kid, else those without one. */
+  #hs256Candidates(kid: unknown): Uint8Array[] {
+    if (typeof kid === "string" && kid !== "") {
+      const named = this.#hs256Keys.filter((key) => key.kid === kid);
+      if (named.length > 0) return named.map((key) => key.secret);
+    }
+    return this.#hs256Keys.filter((key) => key.kid === undefined).map((key) => key.secret);
   }
 }
 
@@ -395,7 +453,10 @@ export class JwksKeySource implements KeySource {
 function indexKeys(set: JSONWebKeySet | undefined): Map<string, JWK> {
   const map = new Map<string, JWK>();
   for (const jwk of set?.keys ?? []) {
-    if (typeof jwk?.kid === "string" && jwk.kid !== "" && !("d" in jwk)) map.set(jwk.kid, jwk);
+    // Public keys only: never a private key, never a symmetric one (hs256KeysFromJwks).
+    if (typeof jwk?.kid === "string" && jwk.kid !== "" && !("d" in jwk) && jwk.kty !== "oct") {
+      map.set(jwk.kid, jwk);
+    }
   }
   return map;
 }
@@ -404,8 +465,17 @@ function fits(jwk: JWK, algorithm: "ES256" | "RS256"): boolean {
   const type = KEY_TYPE[algorithm];
   if (jwk.kty !== type.kty) return false;
   if (type.crv && jwk.crv !== type.crv) return false;
+  return usableForVerifying(jwk, algorithm);
+}
+
+/** A key's own restrictions (RFC 7517 §4): `alg`, `use` and `key_ops` must allow verifying. */
+function usableForVerifying(jwk: JWK, algorithm: Algorithm): boolean {
   if (jwk.alg !== undefined && jwk.alg !== algorithm) return false;
   if (jwk.use !== undefined && jwk.use !== "sig") return false;
-  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes("verify")) return false;
+  if (
+    jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes("verify"))
+  ) {
+    return false;
+  }
   return true;
 }

@@ -1,24 +1,34 @@
 /**
  * `GET /functions/v1/health`: is the database reachable, and which migration is it at.
  *
- * `200 {"ok":true,"db":"ok","migrations":"<latest applied version>"}`, or
- * `503 {"ok":false,"db":"unreachable","error":"unavailable","message":"..."}` with
- * `Retry-After` when the database does not answer in time.
+ * `200 {"ok":true,"db":"ok","migrations":"<latest applied version>","client_ip":{...}}`, or
+ * `503 {"ok":false,"db":"unreachable","error":"unavailable","message":"...","client_ip":{...}}`
+ * with `Retry-After` when the database does not answer in time.
+ *
+ * `client_ip` is `{"rule": "...", "address": "<the caller's address by that rule>" | null}`:
+ * how the functions attribute this very request (null: they cannot, and limit it per user
+ * only), so an operator can check `MCP_CLIENT_IP_HEADER` / `MCP_TRUSTED_PROXIES` against the
+ * platform (docs/auth.md#client-ip-addresses).
  *
  * @module
  */
 
 import { type Env, functionDatabaseUrl } from "../_shared/config.ts";
 import { connectDatabase, databaseFailureReason, withTimeout } from "../_shared/db.ts";
-import { createApp, type FunctionHandler, json } from "../_shared/http.ts";
+import { createApp, type FunctionHandler, json, remoteAddress } from "../_shared/http.ts";
+import { clientIp, describeRule, readClientIpRule } from "../_shared/client_ip.ts";
 
 /** How long the health check waits for the database. */
 const DATABASE_TIMEOUT_MS = 3_000;
 /** What 503 answers suggest in `Retry-After`, in seconds. */
 const RETRY_AFTER_SECONDS = 5;
 
-/** Builds the `health` function from its environment (`MCP_DATABASE_URL` or `SUPABASE_DB_URL`). */
+/**
+ * Builds the `health` function from its environment (`MCP_DATABASE_URL` or `SUPABASE_DB_URL`,
+ * and the client-IP rule).
+ */
 export function createHandler(env: Env): FunctionHandler {
+  const rule = readClientIpRule(env);
   const sql = connectDatabase(functionDatabaseUrl(env), {
     max: 1,
     applicationName: "mcp-auth/health",
@@ -39,10 +49,14 @@ export function createHandler(env: Env): FunctionHandler {
     }
   }
 
-  app.get("/", async () => {
+  app.get("/", async (c) => {
+    const clientIpReport = {
+      rule: describeRule(rule),
+      address: clientIp(c.req.raw, rule, remoteAddress(c.env)),
+    };
     try {
       const version = await withTimeout(latestMigration(), DATABASE_TIMEOUT_MS);
-      return json({ ok: true, db: "ok", migrations: version });
+      return json({ ok: true, db: "ok", migrations: version, client_ip: clientIpReport });
     } catch (error) {
       return json(
         {
@@ -50,6 +64,7 @@ export function createHandler(env: Env): FunctionHandler {
           db: "unreachable",
           error: "unavailable",
           message: `The database is unavailable: ${databaseFailureReason(error)}.`,
+          client_ip: clientIpReport,
         },
         503,
         { "retry-after": String(RETRY_AFTER_SECONDS) },

@@ -13,7 +13,7 @@ import {
   readAuthConfig,
 } from "../_shared/auth_config.ts";
 import { ConfigError, type Env, optionalVar } from "../_shared/config.ts";
-import type { ClientIpRule } from "../_shared/client_ip.ts";
+import { type ClientIpRule, readClientIpRule } from "../_shared/client_ip.ts";
 import type { GraceSettings } from "../_shared/legacy.ts";
 
 /** Everything the hello function is configured with. */
@@ -41,17 +41,8 @@ export function readHelloConfig(env: Env): HelloConfig {
         ? { end: isoTime(env, "JWT_GRACE_PERIOD_END") }
         : {}),
     },
-    clientIp: {
-      header: (optionalVar(env, "MCP_CLIENT_IP_HEADER") ?? "x-forwarded-for").toLowerCase(),
-      trustedProxies: nonNegativeInteger(env, "MCP_TRUSTED_PROXIES", 1),
-    },
+    clientIp: readClientIpRule(env),
   };
   if (legacyToken !== undefined) config.legacyToken = legacyToken;
-  if (!/^[\w-]+$/.test(config.clientIp.header)) {
-    throw new ConfigError(
-      "MCP_CLIENT_IP_HEADER",
-      `Cannot parse "MCP_CLIENT_IP_HEADER": expected a header name, got "${config.clientIp.header}".`,
-    );
-  }
   return config;
 }

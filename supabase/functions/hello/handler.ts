@@ -7,7 +7,7 @@
  */
 
 import { createVerifier } from "../_shared/auth_config.ts";
-import { clientIp } from "../_shared/client_ip.ts";
+import { clientIp, describeRule } from "../_shared/client_ip.ts";
 import type { Env } from "../_shared/config.ts";
 import { connectDatabase } from "../_shared/db.ts";
 import {
@@ -46,9 +46,28 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     applicationName: "mcp-auth/hello",
   });
   const service = new HelloService({ config, verifier, sql });
-  const metadataUrl =
-    `${config.supabaseUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;
+  const metadataUrl = `${config.publicUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;
   const app = createApp("hello");
+
+  // The first request without a trusted client address is worth one log line: either the
+  // client-IP rule does not match the platform (docs/auth.md#client-ip-addresses) or a client
+  // reached the function around its proxies.
+  let warnedUnattributed = false;
+  const ipOf = (request: Request, info: unknown): string | null => {
+    const ip = clientIp(request, config.clientIp, remoteAddress(info));
+    if (ip === null && !warnedUnattributed) {
+      warnedUnattributed = true;
+      log(JSON.stringify({
+        time: new Date().toISOString(),
+        level: "warn",
+        fn: "hello",
+        message: `A request had no trusted client address (rule: ${
+          describeRule(config.clientIp)
+        }). Such requests are limited per user, and their failed authentications share one budget; see docs/auth.md#client-ip-addresses. Said once per instance.`,
+      }));
+    }
+    return ip;
+  };
 
   app.use("*", async (c, next) => {
     await next();
@@ -62,7 +81,7 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
   app.get("/.well-known/oauth-protected-resource", () =>
     json(
       {
-        resource: `${config.supabaseUrl}/functions/v1/hello`,
+        resource: `${config.publicUrl}/functions/v1/hello`,
         authorization_servers: [config.issuer],
         jwks_uri: config.jwksUrl.href,
         bearer_methods_supported: ["header", "body"],
@@ -73,7 +92,7 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     ));
 
   app.get("/", (c) => {
-    const ip = clientIp(c.req.raw, config.clientIp, remoteAddress(c.env));
+    const ip = ipOf(c.req.raw, c.env);
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return json(
         {
@@ -97,7 +116,7 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
   app.post("/", async (c) => {
     const started = performance.now();
     const request = c.req.raw;
-    const ip = clientIp(request, config.clientIp, remoteAddress(c.env));
+    const ip = ipOf(request, c.env);
     const bearer = bearerToken(request.headers.get("authorization"));
     const result = await httpHello(request, bearer, ip, service);
     logRequest(log, {

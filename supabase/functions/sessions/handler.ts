@@ -65,8 +65,7 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
     applicationName: "mcp-auth/sessions",
   });
   const log = options.log ?? ((line: string) => console.log(line));
-  const metadataUrl =
-    `${config.supabaseUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;
+  const metadataUrl = `${config.publicUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;
   const app = createApp("sessions");
   // Who each request turned out to be, for its log line.
   const callers = new WeakMap<Request, string>();

@@ -154,7 +154,8 @@ select is(mcp_private.rate_limit_key('2001:db8:1:2::1'), '2001:db8:1:2::/64',
 select isnt(mcp_private.rate_limit_key('2001:db8:1:2::1'),
   mcp_private.rate_limit_key('2001:db8:1:3::1'),
   'IPv6 addresses in different /64 networks have different keys');
-select is(mcp_private.rate_limit_key(null), 'unknown', 'A missing IP has the key unknown');
+select is(mcp_private.rate_limit_key(null), 'unattributed',
+  'Clients whose address is unknown share the key unattributed');
 select is(mcp_private.rate_limit_key('::ffff:203.0.113.7'), '203.0.113.7',
   'An IPv4-mapped IPv6 address is keyed as the IPv4 client it is, not as the shared ::/64');
 

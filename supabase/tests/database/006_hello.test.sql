@@ -2,7 +2,7 @@
 -- sessions, tokens, rate limits, revocation, legacy hellos and resumes, under a fixed clock.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(84);
+select plan(91);
 
 set local mcp.now to '2030-01-01 00:00:00+00';
 
@@ -353,6 +353,43 @@ select is(
     '5a000000-0000-4000-8000-000000000601', '198.51.100.1', 'jwt', null, null,
     (select session_token from ann_third))).error,
   'invalid_session', 'A session past its idle expiry cannot be resumed');
+
+-- Clients whose address is unknown (p_ip null) ----------------------------------------------
+-- They share the key "unattributed". Spend its failed-authentication budget (20 per minute):
+-- bad credentials from unknown addresses are then refused as rate-limited...
+set local mcp.now to '2030-01-01 02:00:00+00';
+select ok(
+  (select bool_and((mcp_private.record_auth_failure(null, 'invalid_token', jsonb_build_object('n', n))).allowed)
+   from generate_series(1, 20) n),
+  'The first 20 failures from unknown addresses are answered as failures');
+select is((mcp_private.record_auth_failure(null, 'invalid_token')).allowed, false,
+  'The 21st finds the shared budget of unknown addresses spent: bad credentials are now rate-limited');
+select is(
+  (select count(*) from mcp_private.audit_events
+   where event = 'hello_failed' and ip is null and occurred_at = '2030-01-01 02:00:00+00'),
+  21::bigint, 'Each failure from an unknown address is audited, without an address');
+-- ...but a valid JWT hello from an unknown address is not: one client could otherwise lock
+-- every other out. It is limited per user instead.
+select is(
+  (mcp_private.hello('a0000000-0000-4000-8000-000000000606',
+    '5a000000-0000-4000-8000-000000000606', null)).ok,
+  true, 'A JWT hello from an unknown address succeeds although the shared failure budget is spent');
+select is(
+  (select (mcp_private.hello('a0000000-0000-4000-8000-000000000606',
+     '5a000000-0000-4000-8000-000000000606', null)).rate_policy),
+  'hello_user', 'Its rate-limit headers describe the user budget, the only one it takes');
+select results_eq(
+  $$ select h.ok, h.error, h.scope
+     from generate_series(1, 9) n,
+       -- The client name depends on n, so the function runs once per row.
+       lateral mcp_private.hello('a0000000-0000-4000-8000-000000000606',
+         '5a000000-0000-4000-8000-000000000606', null, 'jwt', 'client-' || n, '1') h
+     order by n desc limit 1 $$,
+  $$ values (false, 'rate_limited'::text, 'user'::text) $$,
+  'The user limit (10 per minute) still binds a client whose address is unknown');
+select is(
+  (mcp_private.hello(null, null, null, 'legacy')).scope, 'ip',
+  'A legacy hello from an unknown address takes the shared budget, which the failures spent');
 
 select * from finish();
 rollback;

@@ -17,31 +17,38 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import type { Sql } from "postgres";
 import { median, percentile } from "./lib/bench.ts";
+import { parseCommandLine, usageError } from "./lib/cli.ts";
 import { adminClient } from "./lib/database.ts";
 import { freePort } from "./lib/ports.ts";
 import { PASSWORD, PG_BINDIR, POSTGRES_USER } from "./lib/postgres.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
 const USAGE =
-  `Usage: deno task bench:db [--seconds 15] [--runs 3] [--clients 8] [--threads 2] [--breakdown]`;
+  `Usage: deno task bench:db [--seconds 15] [--runs 3] [--clients 8] [--threads 2] [--breakdown]
 
-const { values } = parseArgs({
+Database benchmarks on a private, durable stack (a temporary folder on free ports, always torn
+down): pgbench on mcp_private.hello(), a plain insert and select 1, then the session cleanup on
+1,000,000 expired sessions. See docs/benchmarks.md.
+
+Options:
+  --seconds <n>   length of each pgbench run (default 15)
+  --runs <n>      runs per script, interleaved (default 3)
+  --clients <n>   pgbench clients (default 8)
+  --threads <n>   pgbench threads (default 2)
+  --breakdown     also run pgbench once on each piece of hello
+  -h, --help      print this help and exit`;
+
+const { values } = parseCommandLine(USAGE, {
   options: {
     seconds: { type: "string", default: "15" },
     runs: { type: "string", default: "3" },
     clients: { type: "string", default: "8" },
     threads: { type: "string", default: "2" },
     breakdown: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
   },
 });
-if (values.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
 const options = {
   seconds: positiveInteger("--seconds", values.seconds),
   runs: positiveInteger("--runs", values.runs),
@@ -641,9 +648,8 @@ function concat(arrays: Float64Array[]): Float64Array {
 
 function positiveInteger(flag: string, value: string): number {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) {
-    console.error(`${flag} must be a positive integer, got "${value}".\n${USAGE}`);
-    Deno.exit(2);
+  if (!/^\d+$/.test(value) || number < 1) {
+    usageError(USAGE, `Cannot parse "${flag}": expected a positive integer, got "${value}".`);
   }
   return number;
 }

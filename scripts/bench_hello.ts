@@ -24,14 +24,28 @@
 
 import { SignJWT } from "jose";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { median, percentile, positiveInteger, runPgbench, table } from "./lib/bench.ts";
+import { fail, parseCommandLine, usageError } from "./lib/cli.ts";
 import { adminClient } from "./lib/database.ts";
 import { es256SigningKey } from "./lib/keys.ts";
 import { freePort } from "./lib/ports.ts";
 import { functionEnvironment, type Stack, startFunctionServer, startStack } from "./lib/stack.ts";
 
-const { values } = parseArgs({
+const USAGE = `Usage: deno task bench:hello [--seconds 10] [--runs 3] [--connections 32] [--fast-db]
+
+End-to-end hello throughput and latency (HTTP with HS256 and ES256 tokens, through PgBouncer),
+next to pgbench running the same SQL hello, on a private durable stack (a temporary folder on
+free ports, always torn down). Needs wrk (installed with apt-get when run as root). See
+docs/benchmarks.md.
+
+Options:
+  --seconds <n>       length of each run (default 10)
+  --runs <n>          runs per mode, interleaved (default 3)
+  --connections <n>   concurrent clients (default 32)
+  --fast-db           fsync and synchronous_commit off
+  -h, --help          print this help and exit`;
+
+const { values } = parseCommandLine(USAGE, {
   options: {
     seconds: { type: "string", default: "10" },
     "fast-db": { type: "boolean", default: false },
@@ -39,12 +53,18 @@ const { values } = parseArgs({
     connections: { type: "string", default: "32" },
   },
 });
-const options = {
-  seconds: positiveInteger("--seconds", values.seconds),
-  runs: positiveInteger("--runs", values.runs),
-  connections: positiveInteger("--connections", values.connections),
-  fastDb: values["fast-db"],
-};
+const options = (() => {
+  try {
+    return {
+      seconds: positiveInteger("--seconds", values.seconds),
+      runs: positiveInteger("--runs", values.runs),
+      connections: positiveInteger("--connections", values.connections),
+      fastDb: values["fast-db"],
+    };
+  } catch (error) {
+    return usageError(USAGE, error instanceof Error ? error.message : String(error));
+  }
+})();
 const USERS = 1000;
 
 interface ModeResult {
@@ -54,7 +74,7 @@ interface ModeResult {
   errors: number;
 }
 
-await ensureWrk();
+await ensureWrk().catch(fail);
 const dir = await Deno.makeTempDir({ prefix: "mcp-auth-bench-hello-" });
 await Deno.chmod(dir, 0o755);
 let stack: Stack | undefined;
@@ -138,7 +158,8 @@ async function ensureWrk(): Promise<void> {
   }
   console.error("[bench] Installing wrk with apt-get...");
   const installed = await new Deno.Command("apt-get", {
-    args: ["install", "-y", "-qq", "wrk"],
+    // Wait for a dpkg lock another apt-get holds, as scripts/setup.sh does.
+    args: ["-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", "wrk"],
     env: { DEBIAN_FRONTEND: "noninteractive" },
   }).output();
   if (!installed.success) throw new Error("apt-get install wrk failed.");

@@ -21,12 +21,52 @@ command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgt
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 
+# Installing a Debian package that ships a service also starts that service: pgbouncer would
+# start a system PgBouncer on port 6432, postgresql-15 a "main" cluster on 5432. The local stack
+# runs its own servers and uses neither, so this install must not start them. Debian's interface
+# for that is /usr/sbin/policy-rc.d: invoke-rc.d and deb-systemd-invoke, which maintainer scripts
+# call to start or restart services, run it first and start nothing when it exits with 101. So
+# the install runs with a policy-rc.d that exits 101, and whatever was there before (usually
+# nothing; a container image may have its own) is put back as soon as apt-get returns, or when
+# this script is interrupted or fails. This is less invasive than stopping the services
+# afterwards: nothing starts even for a moment, so no port is ever taken, and no service this
+# script did not install is stopped or disabled (one that already ran keeps running, even if a
+# dependency upgrade would have restarted it). The new units stay enabled, as Debian installs
+# them, so they start at the next boot unless disabled: systemctl disable pgbouncer postgresql.
+POLICY_RC_D=/usr/sbin/policy-rc.d
+policy_rc_d_saved=
+
+restore_policy_rc_d() {
+  rm -f "$POLICY_RC_D"
+  if [ -n "$policy_rc_d_saved" ]; then
+    mv -f "$policy_rc_d_saved" "$POLICY_RC_D"
+    policy_rc_d_saved=
+  fi
+}
+
+install_packages() {
+  if [ -e "$POLICY_RC_D" ] || [ -L "$POLICY_RC_D" ]; then
+    policy_rc_d_saved=$(mktemp "$POLICY_RC_D.mcp-auth-saved.XXXXXX")
+    mv -f "$POLICY_RC_D" "$policy_rc_d_saved"
+  fi
+  trap restore_policy_rc_d EXIT
+  trap 'restore_policy_rc_d; exit 130' INT TERM HUP
+  printf '#!/bin/sh\n# mcp-auth scripts/setup.sh, for one apt-get install: start no service.\nexit 101\n' \
+    >"$POLICY_RC_D"
+  chmod 755 "$POLICY_RC_D"
+  # DPkg::Lock::Timeout: wait up to 5 minutes for a dpkg or apt lock that another apt-get
+  # (unattended-upgrades, say) holds, instead of failing at once.
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >&2
+  restore_policy_rc_d
+  trap - EXIT INT TERM HUP
+}
+
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "Installing ${missing[*]} with apt-get..."
+    say "Installing ${missing[*]} with apt-get (without starting their services)..."
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    install_packages "${missing[@]}"
   else
     say "The local stack needs these Debian packages: ${missing[*]}"
     say "Install them with:  sudo apt-get install ${missing[*]}"

@@ -10,13 +10,28 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./lib/cli.ts";
 import { freePort } from "./lib/ports.ts";
 import { runPgTap, TESTS_DIR } from "./lib/pgtap.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
+const USAGE = `Usage: deno task test [--keep] [-- <deno test arguments>]
+       ./scripts/test [--keep] [-- <deno test arguments>]
+
+Runs the whole test suite on a private, throw-away stack (a temporary folder, free ports, so it
+runs beside deno task start): the pgTAP files with pg_prove, then the Deno tests in tests/.
+Prints "total: N passed, M failed" and exits non-zero on any failure.
+
+Options:
+  --keep       leave the temporary stack folder, with its logs, for inspection
+  -h, --help   print this help and exit
+
+Arguments after -- go to deno test, e.g.
+  deno task test -- --filter token
+  deno task test -- tests/hello_http_test.ts`;
+
 const root = fileURLToPath(new URL("..", import.meta.url));
-const { values, positionals } = parseArgs({
+const { values, positionals } = parseCommandLine(USAGE, {
   allowPositionals: true,
   options: { keep: { type: "boolean", default: false } },
 });

@@ -1,23 +1,34 @@
 /**
- * `deno task token <email> [--alg ES256|HS256] [--expires-in <seconds>] [--claims '<json>']`
- *
- * Prints an access token for a seeded user, signed with the running local stack's keys, with
- * the claims Supabase Auth puts in access tokens, and creates its `auth.sessions` row.
- * Only the token goes to stdout, so `TOKEN=$(deno task token alice@example.com)` works.
+ * `deno task token <email> [options]`: prints an access token for a seeded user, signed with
+ * the running local stack's keys, with the claims Supabase Auth puts in access tokens, and
+ * creates its `auth.sessions` row. Only the token goes to stdout, so
+ * `TOKEN=$(deno task token alice@example.com)` works. See {@linkcode USAGE} for the options;
+ * `./scripts/token` prints the same text for `--help`.
  */
 
-import { parseArgs } from "node:util";
-import { fail, stackDir } from "./lib/cli.ts";
+import { fail, noRunningStack, parseCommandLine, stackDir } from "./lib/cli.ts";
 import { adminClient } from "./lib/database.ts";
 import { loadKeys } from "./lib/keys.ts";
 import { readRunningStack } from "./lib/stack.ts";
 import { mintAccessToken, type MintAlgorithm } from "./lib/tokens.ts";
 
-const USAGE =
-  "Usage: deno task token <email> [--alg ES256|HS256] [--expires-in <seconds>] [--claims '<json object>']";
+const USAGE = `Usage: deno task token <email> [options]
+       ./scripts/token <email> [options]
+
+Prints an access token for a seeded user (alice@example.com, bob@example.com,
+carol@example.com), signed with the running local stack's keys, and creates its auth.sessions
+row. Only the token goes to stdout: TOKEN=$(./scripts/token alice@example.com).
+
+Options:
+  --alg ES256|HS256         the signing key: the stack's ES256 key (default) or its HS256 secret
+  --expires-in <seconds>    lifetime (default 3600; negative for an already expired token)
+  --claims '<json object>'  claims merged last, so they can override any claim
+  --stack-dir <dir>         the running stack's folder (default .local/stack, or MCP_STACK_DIR),
+                            as given to deno task start --stack-dir
+  -h, --help                print this help and exit`;
 
 try {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine(USAGE, {
     allowPositionals: true,
     options: {
       alg: { type: "string", default: "ES256" },
@@ -27,7 +38,10 @@ try {
     },
   });
   const email = positionals[0];
-  if (!email || positionals.length > 1) throw new TypeError(USAGE);
+  if (!email) throw new TypeError(`Missing the email of a seeded user.\n\n${USAGE}`);
+  if (positionals.length > 1) {
+    throw new TypeError(`Expected one email, got "${positionals.join(" ")}".\n\n${USAGE}`);
+  }
   const algorithm = values.alg.toUpperCase();
   if (algorithm !== "ES256" && algorithm !== "HS256") {
     throw new TypeError(`Cannot parse "--alg": expected ES256 or HS256, got "${values.alg}".`);
@@ -53,9 +67,7 @@ try {
 
   const dir = stackDir(values);
   const state = await readRunningStack(dir);
-  if (!state) {
-    throw new Error(`No local stack is running from ${dir}. Start it with "deno task start".`);
-  }
+  if (!state) throw await noRunningStack(dir, values);
   const sql = adminClient(state.databaseUrl);
   try {
     const minted = await mintAccessToken(sql, await loadKeys(state.keysFile), {

@@ -63,6 +63,13 @@ export interface StackState {
   edgeDatabaseUrl: string;
   keysFile: string;
   logsDir: string;
+  /** The anon API key the functions see as `SUPABASE_ANON_KEY` (as `supabase start` prints it). */
+  anonKey: string;
+  /**
+   * The service-role API key the functions see as `SUPABASE_SERVICE_ROLE_KEY`: the server
+   * credential of `POST /functions/v1/sessions/validate`.
+   */
+  serviceRoleKey: string;
 }
 
 /** A running stack. */
@@ -164,7 +171,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       );
       for (const skipped of fromFile.skipped) log(`Skipped ${skipped}.`);
     }
-    const env = {
+    const env: Record<string, string> = {
       ...await functionEnvironment(apiUrl, edgeDatabaseUrl, keys),
       ...fromFile?.variables,
       ...options.functionEnv,
@@ -187,8 +194,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       edgeDatabaseUrl,
       keysFile,
       logsDir,
+      // Exactly what the functions got, so these keys are the ones they accept.
+      anonKey: env.SUPABASE_ANON_KEY ?? "",
+      serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY ?? "",
     };
-    await Deno.writeTextFile(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n");
+    // Owner-only, as keys.json: it holds the service-role key.
+    await Deno.writeTextFile(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n", {
+      mode: 0o600,
+    });
     return { state, keys, database, processes, stop: stopAll };
   } catch (error) {
     await stopAll();

@@ -11,6 +11,14 @@ interface TestUser {
   authSessionId: string;
 }
 
+/** The columns of mcp_private.session_result these tests read. */
+interface UpdateRow {
+  ok: boolean;
+  error: string | null;
+  current_version: string;
+  session: { client: { name: string } };
+}
+
 /** The columns of mcp_private.hello_result these tests read. */
 interface HelloRow {
   ok: boolean;
@@ -164,31 +172,38 @@ Deno.test("update_session lets exactly one of 50 concurrent updates at version 1
       const sessionId = opened.session_id!;
       assert.equal(Number(opened.version), 1);
 
-      const results = await Promise.allSettled(
+      const results = await Promise.all(
         Array.from({ length: 50 }, (_, i) =>
-          sql<{ version: string; client_name: string }[]>`
+          sql<UpdateRow[]>`
             select * from mcp_private.update_session(
-              ${sessionId}::uuid, ${user.id}::uuid, 1, ${`client-${i}`}, null, null
+              ${sessionId}::uuid, ${user.id}::uuid, null, array[1]::bigint[], ${`client-${i}`}, '1'
             )
-          `),
+          `.then(([row]) => row!)),
       );
 
-      const winners = results.filter((result) => result.status === "fulfilled");
-      const losers = results.filter((result) => result.status === "rejected");
+      const winners = results.filter((result) => result.ok);
+      const losers = results.filter((result) => !result.ok);
       assert.equal(winners.length, 1, "exactly one update succeeds");
       assert.equal(losers.length, 49);
-      const codes = losers.map((result) => (result.reason as { code?: string }).code);
-      assert.deepEqual(codes, Array(49).fill("MC409"), "every other update is a version conflict");
-
-      const [winner] = (winners[0] as PromiseFulfilledResult<
-        { version: string; client_name: string }[]
-      >).value;
-      assert.equal(Number(winner?.version), 2);
+      assert.deepEqual(
+        losers.map((result) => [result.error, Number(result.current_version)]),
+        Array(49).fill(["version_mismatch", 2]),
+        "every other update is a version conflict that sees the winner's version",
+      );
       const [stored] = await sql<[{ version: string; client_name: string }]>`
         select version, client_name from public.mcp_sessions where id = ${sessionId}::uuid
       `;
       assert.equal(Number(stored.version), 2, "the session ends at version 2");
-      assert.equal(stored.client_name, winner?.client_name, "the winner's change is the one kept");
+      assert.equal(
+        stored.client_name,
+        winners[0]!.session.client.name,
+        "the winner's change is the one kept",
+      );
+      const [{ conflicts }] = await sql<[{ conflicts: number }]>`
+        select count(*)::int as conflicts from mcp_private.audit_events
+        where event = 'version_conflict' and session_id = ${sessionId}::uuid
+      `;
+      assert.equal(conflicts, 49, "each conflict was audited by the call that lost");
     } finally {
       await sql`delete from mcp_private.rate_limit_counters where key = ${ip}`;
     }

@@ -19,7 +19,7 @@ import {
 } from "./_helpers/hello.ts";
 import { accessClaims, b64, sign, signHs256WithBytes } from "./_helpers/tokens.ts";
 
-type Code = "invalid_token" | "token_expired" | "token_revoked";
+type Code = "invalid_token" | "token_expired" | "token_revoked" | "jwt_required";
 
 /** One crafted token, made for `user` by `server`. */
 interface Attack {
@@ -169,7 +169,7 @@ const ATTACKS: Attack[] = [
   },
   {
     name: "role anon",
-    code: "invalid_token",
+    code: "jwt_required",
     make: (s, u) => tokenFor(s, u, "HS256", { role: "anon" }),
   },
   {

@@ -150,21 +150,6 @@ Deno.test("CORS: the preflight is answered and every response carries the CORS h
   }
 });
 
-Deno.test("hello answers other methods with 405 and a plain GET with 426", async () => {
-  const server = await startHelloServer();
-  try {
-    const put = await fetch(server.helloUrl, { method: "PUT", body: "{}" });
-    assert.equal(put.status, 405);
-    assert.equal(put.headers.get("allow"), "GET, POST, OPTIONS");
-    await put.body?.cancel();
-    const get = await fetch(server.helloUrl);
-    assert.equal(get.status, 426);
-    assert.equal((await get.json()).error, "bad_request");
-  } finally {
-    await server.close();
-  }
-});
-
 Deno.test("the function logs one JSON line per request, never a token", async () => {
   const server = await startHelloServer();
   const [user] = await createUsers(1);

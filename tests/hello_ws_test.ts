@@ -590,3 +590,31 @@ Deno.test("WS: a burst of pings is answered in full, with one database write per
     await server.close();
   }
 });
+
+Deno.test("WS: a ping right after the session was closed elsewhere is refused, not answered with a pong", async () => {
+  const server = await startHelloServer();
+  const [user] = await createUsers(1);
+  const clients: Client[] = [];
+  try {
+    const { client, ack } = await helloOk(server, uniqueIp(), {
+      op: "hello",
+      token: await tokenFor(server, user!),
+    });
+    clients.push(client);
+    client.send({ op: "ping" });
+    assert.equal((await client.next()).op, "pong");
+    // Closed through the sessions API (here its SQL) within the same second.
+    await withAdmin((sql) =>
+      sql`select ok from mcp_private.close_session(${ack.session.id}, ${user!.userId})`
+    );
+    client.send({ op: "ping" });
+    const refused = await client.next();
+    assert.equal(refused.op, "error");
+    assert.equal(refused.error, "session_expired");
+    assert.equal((await client.closed()).code, 4003);
+  } finally {
+    await closeAll(clients);
+    await deleteUsers([user!]);
+    await server.close();
+  }
+});

@@ -1,8 +1,9 @@
 // JwtVerifier and JwksKeySource, without a stack: real keys, real signatures, and a JWKS
 // endpoint served on loopback where the source fetches.
 import assert from "node:assert/strict";
-import { base64url, type JWK, UnsecuredJWT } from "jose";
+import { base64url, type JWK, SignJWT, UnsecuredJWT } from "jose";
 import {
+  API_KEY_MESSAGE,
   AuthError,
   type AuthErrorCode,
   hs256KeyFromSecret,
@@ -120,7 +121,6 @@ Deno.test("verify() refuses crafted tokens with invalid_token", async (t) => {
     ["no sub", () => sign(keys, claims({ sub: undefined }))],
     ["a sub that is not a user id", () => sign(keys, claims({ sub: "admin" }))],
     ["no exp", () => sign(keys, claims({ exp: undefined }))],
-    ["role anon", () => sign(keys, claims({ role: "anon" }))],
     ["role service_role", () => sign(keys, claims({ role: "service_role" }))],
     ["no session_id", () => sign(keys, claims({ session_id: undefined }))],
     ["an anonymous user", () => sign(keys, claims({ is_anonymous: true }))],
@@ -145,10 +145,29 @@ Deno.test("verify() refuses crafted tokens with invalid_token", async (t) => {
     ["characters outside base64url", () => `${header}.${payload}.${signature}+/=`],
     ["whitespace inside", () => `${header}. ${payload}.${signature}`],
   ];
-  assert.ok(cases.length >= 25);
+  assert.ok(cases.length >= 24);
   for (const [name, make] of cases) {
     await t.step(name, async () => await refused(await make(), "invalid_token"));
   }
+});
+
+Deno.test("verify() answers the project's anon or publishable key with jwt_required: sign in first", async () => {
+  // supabase-js sends the project's key as the bearer token while nobody is signed in.
+  const legacyAnonKey = await new SignJWT({ role: "anon", iss: "supabase-demo" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt()
+    .setExpirationTime("10y")
+    .sign(new TextEncoder().encode(keys.hs256Secret));
+  for (const token of [legacyAnonKey, "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"]) {
+    await assert.rejects(verifier().verify(token), (error: unknown) => {
+      assert.ok(error instanceof AuthError);
+      assert.equal(error.code, "jwt_required");
+      assert.equal(error.message, API_KEY_MESSAGE);
+      return true;
+    });
+  }
+  // Any other role is a token that is not accepted.
+  await refused(await sign(keys, claims({ role: "service_role" })), "invalid_token");
 });
 
 Deno.test("verify() says token_expired for an expired token, and honours 30 s of clock skew", async () => {

@@ -1,13 +1,19 @@
-// The sessions function end to end (DESIGN §5, docs/sessions.md): a hello function opens the
+// The sessions function end to end (docs/sessions.md): a hello function opens the
 // sessions, a sessions function of the test's own serves them, both on real HTTP on loopback with
 // real tokens and the real SQL through PgBouncer. Each test has its own users and servers.
 import assert from "node:assert/strict";
 import { freePort } from "../scripts/lib/ports.ts";
-import { createHandler } from "../supabase/functions/sessions/handler.ts";
+import {
+  assertError,
+  call,
+  openSession,
+  type SessionsServer,
+  startSessionsServer,
+  withFixture,
+} from "./_helpers/functions.ts";
 import {
   createUsers,
   deleteUsers,
-  type HelloServer,
   postHello,
   startHelloServer,
   type TestUser,
@@ -15,7 +21,6 @@ import {
   uniqueIp,
   withAdmin,
 } from "./_helpers/hello.ts";
-import { testStack } from "./_helpers/stack.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -51,138 +56,6 @@ interface Session {
   version: number;
 }
 
-/** A running sessions function next to a hello function. */
-interface SessionsServer {
-  /** `http://127.0.0.1:<port>/functions/v1/sessions`. */
-  url: string;
-  serviceRoleKey: string;
-  logs: string[];
-  close(): Promise<void>;
-}
-
-/** A random 40-character key. */
-function randomKey(): string {
-  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(30))))
-    .replace(/\+/g, "-").replace(/\//g, "_");
-}
-
-/** Starts the sessions function: same issuer and JWKS as `hello`, the stack's PgBouncer. */
-function startSessionsServer(
-  hello: HelloServer,
-  env: Record<string, string> = {},
-): SessionsServer {
-  const serviceRoleKey = randomKey();
-  const logs: string[] = [];
-  const handler = createHandler({
-    SUPABASE_URL: hello.baseUrl,
-    SUPABASE_DB_URL: testStack().edgeDatabaseUrl,
-    JWT_SECRET_KEY: hello.keys.hs256Secret,
-    SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
-    ...env,
-  }, { log: (line) => logs.push(line) });
-  const port = freePort();
-  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
-  return {
-    url: `http://127.0.0.1:${port}/functions/v1/sessions`,
-    serviceRoleKey,
-    logs,
-    close: () => server.shutdown(),
-  };
-}
-
-interface Fixture {
-  hello: HelloServer;
-  sessions: SessionsServer;
-  users: TestUser[];
-}
-
-/** Runs `fn` with a hello server, a sessions server and `userCount` fresh users; cleans up. */
-async function withFixture(
-  userCount: number,
-  fn: (fixture: Fixture) => Promise<void>,
-): Promise<void> {
-  const hello = await startHelloServer();
-  let sessions: SessionsServer | undefined;
-  let users: TestUser[] = [];
-  try {
-    sessions = startSessionsServer(hello);
-    users = await createUsers(userCount);
-    await fn({ hello, sessions, users });
-  } finally {
-    if (users.length > 0) await deleteUsers(users);
-    await sessions?.close();
-    await hello.close();
-  }
-}
-
-/** Opens a session for `user` with a hello; returns its id and token. */
-async function openSession(
-  hello: HelloServer,
-  user: TestUser,
-  client: { name: string; version: string } = { name: "test-client", version: "1.0.0" },
-): Promise<{ id: string; token: string }> {
-  const response = await postHello(hello, {
-    op: "hello",
-    token: await tokenFor(hello, user),
-    client,
-  }, { ip: uniqueIp() });
-  assert.equal(response.status, 200, JSON.stringify(response.body));
-  const session = response.body.session as { id: string; token: string };
-  assert.match(session.id, UUID);
-  return { id: session.id, token: session.token };
-}
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // deno-lint-ignore no-explicit-any -- JSON answers are checked field by field
-  body: any;
-}
-
-/** One request to the sessions function. */
-async function call(
-  server: SessionsServer,
-  method: string,
-  path: string,
-  options: {
-    token?: string;
-    headers?: Record<string, string>;
-    body?: unknown;
-    raw?: string;
-  } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`;
-  let body: string | undefined;
-  if (options.raw !== undefined) {
-    body = options.raw;
-  } else if (options.body !== undefined) {
-    body = JSON.stringify(options.body);
-    headers["content-type"] = "application/json";
-  }
-  const response = await fetch(server.url + path, {
-    method,
-    headers: { ...headers, ...options.headers },
-    ...(body !== undefined ? { body } : {}),
-  });
-  const text = await response.text();
-  let parsed: unknown = null;
-  try {
-    parsed = text === "" ? null : JSON.parse(text);
-  } catch {
-    parsed = { raw: text };
-  }
-  return { status: response.status, headers: response.headers, text, body: parsed };
-}
-
-function assertError(answer: Answer, status: number, code: string, context = ""): void {
-  assert.equal(answer.status, status, `${context} ${answer.text}`);
-  assert.equal(answer.body?.ok, false, `${context} ${answer.text}`);
-  assert.equal(answer.body?.error, code, `${context} ${answer.text}`);
-  assert.equal(typeof answer.body?.message, "string");
-}
-
 function assertSessionShape(session: Session, user: TestUser): void {
   assert.deepEqual(Object.keys(session).sort(), SESSION_KEYS);
   assert.match(session.id, UUID);
@@ -215,7 +88,9 @@ Deno.test("GET /sessions lists only the caller's sessions, newest first, without
 
     const listA = await call(sessions, "GET", "", { token: await tokenFor(hello, a) });
     assert.equal(listA.status, 200, listA.text);
-    assert.deepEqual(Object.keys(listA.body), ["sessions"]);
+    assert.deepEqual(Object.keys(listA.body), ["sessions", "next_cursor"]);
+    assert.equal(listA.body.next_cursor, null, "one page holds them all");
+    assert.equal(listA.headers.get("link"), null);
     const listed = listA.body.sessions as Session[];
     assert.deepEqual(listed.map((s) => s.id), [a2.id, a1.id], "exactly A's two, newest first");
     assert.ok(Date.parse(listed[0]!.created_at) > Date.parse(listed[1]!.created_at));
@@ -282,7 +157,7 @@ Deno.test("GET /sessions/{id}: ETag is the version; another user's or an unknown
   });
 });
 
-Deno.test("PATCH /sessions/{id}: If-Match is required and must be one strong ETag; a stale one is 412 and audited", async () => {
+Deno.test("PATCH /sessions/{id}: If-Match is required and compared exactly; a stale one is 412 and audited", async () => {
   await withFixture(1, async ({ hello, sessions, users }) => {
     const [a] = users as [TestUser];
     const { id } = await openSession(hello, a);
@@ -296,13 +171,23 @@ Deno.test("PATCH /sessions/{id}: If-Match is required and must be one strong ETa
       headers: { "if-match": " " },
     });
     assertError(blank, 428, "precondition_required", "blank If-Match");
-    for (const ifMatch of ["*", 'W/"1"', "garbage", "1", '"1", "2"', '"abc"', '"-1"']) {
+    for (const ifMatch of ["garbage", "1", '"1', '"1" "2"', '"1 "']) {
       const bad = await call(sessions, "PATCH", `/${id}`, {
         token,
         body: PATCH_BODY,
         headers: { "if-match": ifMatch },
       });
       assertError(bad, 400, "bad_request", `If-Match: ${ifMatch}`);
+    }
+    // Entity tags that name no version of this session: strong, exact comparison (RFC 9110).
+    for (const ifMatch of ['"01"', 'W/"1"', '"abc"', '"-1"']) {
+      const stale = await call(sessions, "PATCH", `/${id}`, {
+        token,
+        body: PATCH_BODY,
+        headers: { "if-match": ifMatch },
+      });
+      assertError(stale, 412, "precondition_failed", `If-Match: ${ifMatch}`);
+      assert.equal(stale.headers.get("etag"), '"1"');
     }
     // None of those changed anything.
     const before = await call(sessions, "GET", `/${id}`, { token });
@@ -348,8 +233,11 @@ Deno.test("PATCH /sessions/{id}: If-Match is required and must be one strong ETa
       assert.deepEqual(
         events.map((e) => [e.event, e.user_id, e.reason, e.details]),
         [
+          ...Array(4).fill(
+            ["version_conflict", a.userId, "stale_version", { if_match: [], current_version: 1 }],
+          ),
           ["session_updated", a.userId, null, { version: 2 }],
-          ["version_conflict", a.userId, "stale_version", { expected_version: 1 }],
+          ["version_conflict", a.userId, "stale_version", { if_match: [1], current_version: 2 }],
         ],
       );
     });
@@ -510,7 +398,7 @@ Deno.test("20 concurrent PATCHes with the same If-Match: exactly one wins", asyn
   });
 });
 
-Deno.test("DELETE /sessions/{id} closes it once; it stays listed as closed; another user's is 404", async () => {
+Deno.test("DELETE /sessions/{id} closes it once, honouring If-Match; it stays listed as closed; another user's is 404", async () => {
   await withFixture(2, async ({ hello, sessions, users }) => {
     const [a, b] = users as [TestUser, TestUser];
     const mine = await openSession(hello, a);
@@ -525,8 +413,21 @@ Deno.test("DELETE /sessions/{id} closes it once; it stays listed as closed; anot
     assert.equal(stillOpen.body.session.connection_status, "connected");
     assert.equal(stillOpen.body.session.version, 1);
 
-    const closed = await call(sessions, "DELETE", `/${mine.id}`, { token });
+    // A stale If-Match is honoured on DELETE too (RFC 9110 §13.1.1): 412 with the current ETag.
+    const stale = await call(sessions, "DELETE", `/${mine.id}`, {
+      token,
+      headers: { "if-match": '"7"' },
+    });
+    assertError(stale, 412, "precondition_failed", "DELETE with a stale If-Match");
+    assert.equal(stale.headers.get("etag"), '"1"');
+    assert.equal(stale.body.current_version, 1);
+
+    const closed = await call(sessions, "DELETE", `/${mine.id}`, {
+      token,
+      headers: { "if-match": '"1"' },
+    });
     assert.equal(closed.status, 200, closed.text);
+    assert.equal(closed.headers.get("etag"), '"2"');
     assertNoSecrets(closed.text, [mine.token]);
     assert.equal(closed.body.session.id, mine.id);
     assert.equal(closed.body.session.connection_status, "closed");
@@ -534,7 +435,8 @@ Deno.test("DELETE /sessions/{id} closes it once; it stays listed as closed; anot
     assert.match(closed.body.session.closed_at, ISO);
 
     const again = await call(sessions, "DELETE", `/${mine.id}`, { token });
-    assertError(again, 404, "not_found", "second DELETE");
+    assertError(again, 409, "session_closed", "second DELETE");
+    assert.equal(again.body.current_version, 2);
 
     const got = await call(sessions, "GET", `/${mine.id}`, { token });
     assert.equal(got.status, 200, got.text);
@@ -553,7 +455,7 @@ Deno.test("DELETE /sessions/{id} closes it once; it stays listed as closed; anot
       body: PATCH_BODY,
       headers: { "if-match": '"2"' },
     });
-    assertError(patch, 404, "not_found", "PATCH of a closed session");
+    assertError(patch, 409, "session_closed", "PATCH of a closed session");
 
     // And its token no longer resumes.
     const resume = await postHello(hello, {
@@ -624,9 +526,9 @@ Deno.test("an expired session shows as expired and can be neither changed nor cl
       body: PATCH_BODY,
       headers: { "if-match": '"1"' },
     });
-    assertError(patch, 404, "not_found", "PATCH of an expired session");
+    assertError(patch, 409, "session_expired", "PATCH of an expired session");
     const closed = await call(sessions, "DELETE", `/${id}`, { token });
-    assertError(closed, 404, "not_found", "DELETE of an expired session");
+    assertError(closed, 409, "session_expired", "DELETE of an expired session");
     const validated = await call(sessions, "POST", "/validate", {
       token: sessions.serviceRoleKey,
       body: { session_token: sessionToken },
@@ -912,8 +814,8 @@ Deno.test("the function logs one JSON line per request, never a token or session
       lines.map((l) => [l.fn, l.event, l.outcome, l.status]),
       [
         ["sessions", "GET /sessions", "ok", 200],
-        ["sessions", "GET /sessions/{id}", "ok", 200],
-        ["sessions", "PATCH /sessions/{id}", "ok", 200],
+        ["sessions", "GET /sessions/:id", "ok", 200],
+        ["sessions", "PATCH /sessions/:id", "ok", 200],
         ["sessions", "GET /sessions", "error", 401],
         ["sessions", "POST /sessions/validate", "ok", 200],
         ["sessions", "POST /sessions/validate", "error", 401],

@@ -24,6 +24,9 @@ export function connectDatabase(url: string, options: DatabaseOptions = {}): Sql
     max: options.max ?? 4,
     connect_timeout: options.connectTimeout ?? 3,
     idle_timeout: 30,
+    // Reconnect attempts after a failure wait 50 ms, 100 ms, ... at most 1 s (postgres.js would
+    // back off up to 20 s): a database that comes back is used again within a second.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "mcp-auth" },
   });

@@ -6,6 +6,7 @@
  */
 
 import { Hono } from "hono";
+import type { BlankEnv, Env as HonoEnv } from "hono/types";
 
 /** A function's request handler, as `Deno.serve` calls it. */
 export type FunctionHandler = (
@@ -30,8 +31,8 @@ export function functionPath(request: Request): string {
 }
 
 /** A Hono app rooted at `/<name>`, routing on {@linkcode functionPath}. */
-export function createApp(name: string): Hono {
-  return new Hono({ getPath: functionPath }).basePath(`/${name}`);
+export function createApp<E extends HonoEnv = BlankEnv>(name: string): Hono<E> {
+  return new Hono<E>({ getPath: functionPath }).basePath(`/${name}`);
 }
 
 /** A JSON response with `Cache-Control: no-store`. */
@@ -58,7 +59,7 @@ export function setCorsHeaders(headers: Headers, origin: string, methods: string
   );
   headers.set(
     "access-control-expose-headers",
-    "ratelimit, ratelimit-policy, retry-after, www-authenticate, sunset, etag",
+    "ratelimit, ratelimit-policy, retry-after, www-authenticate, sunset, etag, link",
   );
   headers.set("access-control-max-age", "86400");
 }

@@ -14,6 +14,7 @@
 
 import {
   base64url,
+  decodeJwt,
   decodeProtectedHeader,
   errors as joseErrors,
   importJWK,
@@ -176,6 +177,7 @@ export class JwtVerifier {
     if (token === undefined || token === "") {
       throw new AuthError("jwt_required", "A Supabase access token is required.");
     }
+    if (token.startsWith("sb_publishable_")) throw new AuthError("jwt_required", API_KEY_MESSAGE);
     if (token.length > MAX_TOKEN_LENGTH) {
       throw new AuthError(
         "invalid_token",
@@ -213,6 +215,9 @@ export class JwtVerifier {
   }
 
   async #verifyUncached(token: string, nowSeconds: number): Promise<VerifiedToken> {
+    // supabase-js sends the project's anon key as the bearer token while nobody is signed in.
+    // Its claims are not verified here (it is refused either way); they only choose the answer.
+    if (unverifiedRole(token) === "anon") throw new AuthError("jwt_required", API_KEY_MESSAGE);
     let header;
     try {
       header = decodeProtectedHeader(token);
@@ -317,6 +322,18 @@ function checkClaims(
     expiresAt: payload.exp!,
     algorithm,
   };
+}
+
+/** The answer to the project's anon or publishable key sent where a user's token belongs. */
+export const API_KEY_MESSAGE =
+  "This is the project's anon (publishable) key, not a user's access token: sign in first, then send the user's access token.";
+
+function unverifiedRole(token: string): unknown {
+  try {
+    return decodeJwt(token).role;
+  } catch {
+    return undefined;
+  }
 }
 
 function fromJoseError(error: unknown): AuthError {

@@ -8,7 +8,9 @@
  * @module
  */
 
-import { createHash, timingSafeEqual } from "node:crypto";
+import { isoTime, nonNegativeInteger } from "./auth_config.ts";
+import { type Env, optionalVar } from "./config.ts";
+import { constantTimeEqual } from "./credentials.ts";
 
 /** Grace-period settings. */
 export interface GraceSettings {
@@ -20,9 +22,17 @@ export interface GraceSettings {
 
 /** Compares `candidate` with the legacy token in constant time (independent of length too). */
 export function isLegacyToken(candidate: string, legacyToken: string): boolean {
-  const a = createHash("sha256").update(candidate).digest();
-  const b = createHash("sha256").update(legacyToken).digest();
-  return timingSafeEqual(a, b);
+  return constantTimeEqual(candidate, legacyToken);
+}
+
+/** Reads `JWT_GRACE_PERIOD_DAYS` (default 14) and `JWT_GRACE_PERIOD_END`. */
+export function readGraceSettings(env: Env): GraceSettings {
+  return {
+    days: nonNegativeInteger(env, "JWT_GRACE_PERIOD_DAYS", 14),
+    ...(optionalVar(env, "JWT_GRACE_PERIOD_END")
+      ? { end: isoTime(env, "JWT_GRACE_PERIOD_END") }
+      : {}),
+  };
 }
 
 /** True when the end does not depend on the recorded start. */

@@ -26,3 +26,23 @@ export type LogSink = (line: string) => void;
 export function logRequest(sink: LogSink, entry: RequestLog): void {
   sink(JSON.stringify({ time: new Date().toISOString(), level: "info", ...entry }));
 }
+
+/**
+ * The one error logger: a JSON line on stderr with the function, what failed, the error's name
+ * and message (cut to 300 characters) and its SQLSTATE. Messages of the libraries the functions
+ * use never carry credentials; request bodies and tokens never reach here.
+ */
+export function logError(fn: string, message: string, error: unknown): void {
+  const code = (error as { code?: unknown } | null)?.code;
+  console.error(JSON.stringify({
+    time: new Date().toISOString(),
+    level: "error",
+    fn,
+    message,
+    error: (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(
+      0,
+      300,
+    ),
+    ...(typeof code === "string" ? { code } : {}),
+  }));
+}

@@ -6,15 +6,10 @@
  * @module
  */
 
-import {
-  type AuthConfig,
-  isoTime,
-  nonNegativeInteger,
-  readAuthConfig,
-} from "../_shared/auth_config.ts";
+import { type AuthConfig, readAuthConfig } from "../_shared/auth_config.ts";
 import { ConfigError, type Env, optionalVar } from "../_shared/config.ts";
 import { type ClientIpRule, readClientIpRule } from "../_shared/client_ip.ts";
-import type { GraceSettings } from "../_shared/legacy.ts";
+import { type GraceSettings, readGraceSettings } from "../_shared/legacy.ts";
 
 /** Everything the hello function is configured with. */
 export interface HelloConfig extends AuthConfig {
@@ -35,12 +30,7 @@ export function readHelloConfig(env: Env): HelloConfig {
   }
   const config: HelloConfig = {
     ...auth,
-    grace: {
-      days: nonNegativeInteger(env, "JWT_GRACE_PERIOD_DAYS", 14),
-      ...(optionalVar(env, "JWT_GRACE_PERIOD_END")
-        ? { end: isoTime(env, "JWT_GRACE_PERIOD_END") }
-        : {}),
-    },
+    grace: readGraceSettings(env),
     clientIp: readClientIpRule(env),
   };
   if (legacyToken !== undefined) config.legacyToken = legacyToken;

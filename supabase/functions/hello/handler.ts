@@ -10,22 +10,28 @@ import { createVerifier } from "../_shared/auth_config.ts";
 import { clientIp, describeRule } from "../_shared/client_ip.ts";
 import type { Env } from "../_shared/config.ts";
 import { connectDatabase } from "../_shared/db.ts";
+import { ApiError, errorHandler, methodNotAllowed, pathNotFound } from "../_shared/api_error.ts";
 import {
   bearerChallenge,
   bearerToken,
   createApp,
   type FunctionHandler,
-  isJson,
   json,
-  readLimitedBody,
   remoteAddress,
   setCorsHeaders,
 } from "../_shared/http.ts";
+import { readJsonBody } from "../_shared/json_body.ts";
 import { httpDate } from "../_shared/legacy.ts";
 import { logRequest, type LogSink } from "../_shared/log.ts";
 import { rateLimitHeaders } from "../_shared/rate_limit_headers.ts";
 import { readHelloConfig } from "./config.ts";
-import { HELLO_ERRORS, isProtocolError, MAX_MESSAGE_BYTES, parseHello } from "./protocol.ts";
+import {
+  HELLO_ERRORS,
+  isHelloErrorCode,
+  isProtocolError,
+  MAX_MESSAGE_BYTES,
+  parseHello,
+} from "./protocol.ts";
 import { type HelloResult, HelloService } from "./service.ts";
 import { acceptWebSocket } from "./websocket.ts";
 
@@ -94,15 +100,10 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
   app.get("/", (c) => {
     const ip = ipOf(c.req.raw, c.env);
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return json(
-        {
-          op: "hello_ack",
-          ok: false,
-          error: "bad_request",
-          message: "Use POST with a JSON hello, or GET with Upgrade: websocket.",
-        },
-        426,
-        { upgrade: "websocket" },
+      throw new ApiError(
+        "upgrade_required",
+        "Use POST with a JSON hello, or GET with Upgrade: websocket.",
+        { headers: { upgrade: "websocket" } },
       );
     }
     return acceptWebSocket(c.req.raw, {
@@ -133,37 +134,21 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     return helloResponse(result, metadataUrl);
   });
 
-  app.all("/", (c) =>
-    json(
-      { ok: false, error: "method_not_allowed", message: `${c.req.method} is not supported here.` },
-      405,
-      { allow: "GET, POST, OPTIONS" },
-    ));
-
-  app.notFound(() => json({ ok: false, error: "not_found", message: "Not found." }, 404));
-
-  app.onError((error) => {
-    console.error(JSON.stringify({
-      level: "error",
-      fn: "hello",
-      message: "Unhandled error",
-      error: error instanceof Error ? error.name : "unknown",
-    }));
-    return json(
-      {
-        op: "hello_ack",
-        ok: false,
-        error: "internal",
-        message: "Something went wrong on our side.",
-      },
-      500,
-    );
+  app.all("/", (c) => {
+    throw methodNotAllowed(c.req.method, "GET, POST, OPTIONS");
   });
+
+  // Every answer of this function is a hello_ack, errors included (docs/auth.md).
+  app.notFound(() => pathNotFound().toResponse(ACK));
+  app.onError(errorHandler("hello", ACK));
 
   return (request, info) => app.fetch(request, info);
 }
 
-/** Reads, checks and runs one HTTP hello. */
+/** The first field of every answer. */
+const ACK = { op: "hello_ack" } as const;
+
+/** Reads, checks and runs one HTTP hello. A refused body counts as a failure of its address. */
 async function httpHello(
   request: Request,
   bearer: string | undefined,
@@ -171,34 +156,12 @@ async function httpHello(
   service: HelloService,
 ): Promise<HelloResult> {
   const tokenSent = bearer !== undefined;
-  if (!isJson(request)) {
-    await request.body?.cancel();
-    return await service.recordFailure(
-      ip,
-      "unsupported_media_type",
-      "Send the hello as application/json.",
-      tokenSent,
-    );
-  }
-  const body = await readLimitedBody(request, MAX_MESSAGE_BYTES);
-  if (body === null) {
-    return await service.recordFailure(
-      ip,
-      "payload_too_large",
-      `The hello is limited to ${MAX_MESSAGE_BYTES} bytes.`,
-      tokenSent,
-    );
-  }
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
-  } catch {
-    return await service.recordFailure(
-      ip,
-      "bad_request",
-      "The body is not valid UTF-8 JSON.",
-      tokenSent,
-    );
+    ({ value } = await readJsonBody(request, MAX_MESSAGE_BYTES));
+  } catch (error) {
+    if (!(error instanceof ApiError) || !isHelloErrorCode(error.code)) throw error;
+    return await service.recordFailure(ip, error.code, error.message, tokenSent);
   }
   const message = parseHello(value, bearer);
   if (isProtocolError(message)) {

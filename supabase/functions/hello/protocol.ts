@@ -1,9 +1,15 @@
 /**
  * The hello protocol's messages and error codes, shared by the HTTP and WebSocket transports
- * (DESIGN §4). Pure: no I/O.
+ * (docs/auth.md). Pure: no I/O.
  *
  * @module
  */
+
+import {
+  isSessionTokenShaped,
+  MAX_SESSION_TOKEN_LENGTH,
+  parseClient,
+} from "../_shared/validate.ts";
 
 /** Error codes of a failed hello, with their HTTP status and WebSocket close code. */
 export const HELLO_ERRORS = {
@@ -21,6 +27,11 @@ export const HELLO_ERRORS = {
 
 /** One of {@linkcode HELLO_ERRORS}. */
 export type HelloErrorCode = keyof typeof HELLO_ERRORS;
+
+/** True when `code` is one of {@linkcode HELLO_ERRORS}. */
+export function isHelloErrorCode(code: string): code is HelloErrorCode {
+  return Object.hasOwn(HELLO_ERRORS, code);
+}
 
 /** The largest hello body or WebSocket message accepted, in bytes. */
 export const MAX_MESSAGE_BYTES = 16 * 1024;
@@ -41,8 +52,6 @@ export interface ProtocolError {
   code: "bad_request";
   message: string;
 }
-
-const LIMITS = { clientName: 200, clientVersion: 100, sessionToken: 200 } as const;
 
 /** Checks a decoded hello (`{"op":"hello", ...}`); `bearer` is the Authorization token, if any. */
 export function parseHello(value: unknown, bearer?: string): HelloMessage | ProtocolError {
@@ -73,36 +82,17 @@ export function parseHello(value: unknown, bearer?: string): HelloMessage | Prot
   }
 
   if (body.client !== undefined) {
-    const client = body.client as Record<string, unknown>;
-    if (typeof client !== "object" || client === null || Array.isArray(client)) {
-      return bad('"client" must be an object with "name" and "version".');
-    }
-    const { name, version } = client;
-    if (typeof name !== "string" || typeof version !== "string" || name === "" || version === "") {
-      return bad('"client" must have non-empty string "name" and "version".');
-    }
-    if (name.length > LIMITS.clientName || version.length > LIMITS.clientVersion) {
-      return bad(
-        `"client.name" is limited to ${LIMITS.clientName} characters and "client.version" to ${LIMITS.clientVersion}.`,
-      );
-    }
-    // deno-lint-ignore no-control-regex -- control characters are exactly what is refused here
-    if (/[\u0000-\u001f\u007f]/.test(name + version)) {
-      return bad('"client" must not contain control characters.');
-    }
-    message.client = { name, version };
+    const client = parseClient(body.client);
+    if ("error" in client) return bad(client.error);
+    message.client = client;
   }
 
   const sessionToken = body.session_token as string | undefined;
   if (sessionToken !== undefined && sessionToken !== "") {
-    if (sessionToken.length > LIMITS.sessionToken) {
-      return bad(`"session_token" is limited to ${LIMITS.sessionToken} characters.`);
+    if (sessionToken.length > MAX_SESSION_TOKEN_LENGTH) {
+      return bad(`"session_token" is limited to ${MAX_SESSION_TOKEN_LENGTH} characters.`);
     }
-    // Session tokens are printable ASCII; anything else cannot be one (and a NUL would not
-    // even reach the database as text).
-    if (!/^[\x21-\x7e]+$/.test(sessionToken)) {
-      return bad('"session_token" is not a session token.');
-    }
+    if (!isSessionTokenShaped(sessionToken)) return bad('"session_token" is not a session token.');
     message.sessionToken = sessionToken;
   }
   return message;

@@ -8,7 +8,8 @@
  */
 
 import type { Sql } from "postgres";
-import { bounded, isUnreachable } from "../_shared/db.ts";
+import { toApiError, UNAVAILABLE_RETRY_AFTER_SECONDS } from "../_shared/api_error.ts";
+import { bounded } from "../_shared/db.ts";
 import { AuthError, type JwtVerifier, type VerifiedToken } from "../_shared/jwt.ts";
 import { graceEnd, isLegacyToken, needsRecordedStart } from "../_shared/legacy.ts";
 import type { RateLimitState } from "../_shared/rate_limit_headers.ts";
@@ -51,6 +52,9 @@ export interface HelloFailure {
 /** Either. */
 export type HelloResult = HelloSuccess | HelloFailure;
 
+/** A ping writes the session's activity at most this often; pings in between only check it. */
+export const TOUCH_WRITE_INTERVAL_SECONDS = 1;
+
 /** What the service needs. */
 export interface HelloServiceDeps {
   config: HelloConfig;
@@ -59,8 +63,6 @@ export interface HelloServiceDeps {
   now?: () => Date;
 }
 
-/** Seconds a client should wait after `unavailable`. */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 /** Runs hellos and the session calls of an open WebSocket. */
 export class HelloService {
   readonly #config: HelloConfig;
@@ -135,24 +137,33 @@ export class HelloService {
     }
   }
 
-  /** A WebSocket ping: slides the session's expiry. Null when it is no longer honoured. */
+  /**
+   * A WebSocket ping: checks the session and slides its expiry (written at most once per
+   * {@linkcode TOUCH_WRITE_INTERVAL_SECONDS}, however often the client pings). Null when it is no
+   * longer honoured: closed, expired, revoked, or a legacy session past the grace period.
+   */
   async touch(sessionId: string, userId: string | null): Promise<Date | null> {
+    if (userId === null && this.#graceOver()) return null;
     const [row] = await bounded(this.#sql<[{ expires_at: Date | null }]>`
-      select mcp_private.touch_session(${sessionId}, ${userId}) as expires_at
+      select mcp_private.touch_session(
+        ${sessionId}, ${userId}, ${TOUCH_WRITE_INTERVAL_SECONDS} * interval '1 second'
+      ) as expires_at
     `);
     return row.expires_at;
   }
 
-  /** `bye`: closes the session. */
+  /** `bye`: closes the session; one that is already closed or expired stays so. */
   async close(sessionId: string, userId: string | null, ip: string | null): Promise<void> {
-    try {
-      await bounded(
-        this.#sql`select mcp_private.close_session(${sessionId}, ${userId}, ${ip}::inet)`,
-      );
-    } catch (error) {
-      // Already closed or expired: nothing left to close.
-      if ((error as { code?: string }).code !== "MC404") throw error;
-    }
+    await bounded(
+      this
+        .#sql`select ok from mcp_private.close_session(${sessionId}, ${userId}, null, null, ${ip}::inet)`,
+    );
+  }
+
+  /** True when the legacy token's grace period is over (or never began). */
+  #graceOver(): boolean {
+    const end = graceEnd(this.#config.grace, this.#graceStart ?? null);
+    return end === null || this.#now() >= end;
   }
 
   /** The socket dropped without `bye`: the session stays resumable until it expires. */
@@ -305,22 +316,14 @@ function rateState(row: RateRow): RateLimitState {
 
 /** Database trouble: `unavailable` when it cannot be reached, `internal` otherwise. */
 export function databaseFailure(error: unknown, tokenSent: boolean): HelloFailure {
-  const code = (error as { code?: unknown })?.code;
-  if (isUnreachable(error)) {
-    return {
+  const refusal = toApiError(error, "hello");
+  return refusal.code === "unavailable"
+    ? {
       ok: false,
       code: "unavailable",
-      message: "The service is temporarily unavailable; try again shortly.",
+      message: refusal.message,
       retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
       tokenSent,
-    };
-  }
-  console.error(JSON.stringify({
-    level: "error",
-    fn: "hello",
-    message: "Unexpected failure",
-    error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-    sqlstate: typeof code === "string" ? code : undefined,
-  }));
-  return { ok: false, code: "internal", message: "Something went wrong on our side.", tokenSent };
+    }
+    : { ok: false, code: "internal", message: refusal.message, tokenSent };
 }

@@ -11,9 +11,6 @@ import { logRequest, type LogSink } from "../_shared/log.ts";
 import { HELLO_ERRORS, isProtocolError, MAX_MESSAGE_BYTES, parseHello } from "./protocol.ts";
 import type { HelloFailure, HelloService } from "./service.ts";
 
-/** Pings closer together than this are answered from the last touch, without a database write. */
-export const PING_WRITE_INTERVAL_MS = 1_000;
-
 /** Options for {@linkcode acceptWebSocket}. */
 export interface WebSocketOptions {
   service: HelloService;
@@ -33,7 +30,6 @@ export function acceptWebSocket(request: Request, options: WebSocketOptions): Re
   const { socket, response } = Deno.upgradeWebSocket(request);
   const { service, ip, log } = options;
   let session: OpenSession | undefined;
-  let lastTouch: { at: number; expiresAt: Date } | undefined;
   let phase: "hello" | "open" | "closing" = "hello";
   // Messages are handled one at a time, in order.
   let queue: Promise<void> = Promise.resolve();
@@ -123,14 +119,10 @@ export function acceptWebSocket(request: Request, options: WebSocketOptions): Re
     const started = performance.now();
     try {
       if (op === "ping") {
-        // A ping is activity, and activity is written at most once a second per socket: a
-        // client that floods pings gets its pongs without costing the database a write each.
-        if (lastTouch && performance.now() - lastTouch.at < PING_WRITE_INTERVAL_MS) {
-          send({ op: "pong", expires_at: lastTouch.expiresAt.toISOString() });
-          return;
-        }
+        // A ping is activity. Every pong reflects the session as the database has it now (it may
+        // have been closed through the sessions API a moment ago); the activity itself is written
+        // at most once a second, so a client that floods pings costs reads, not writes.
         const expiresAt = await service.touch(session!.id, session!.userId);
-        lastTouch = expiresAt ? { at: performance.now(), expiresAt } : undefined;
         if (!expiresAt) {
           send({
             op: "error",

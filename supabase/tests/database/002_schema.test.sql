@@ -203,20 +203,19 @@ select is(
           and has_function_privilege('mcp_edge', p.oid, 'execute')
         order by 1),
   array[
-    'mcp_private.close_session(uuid,uuid,inet,uuid)',
+    'mcp_private.close_session(uuid,uuid,uuid,bigint[],inet)',
     'mcp_private.disconnect_session(uuid,uuid)',
     'mcp_private.get_session(uuid,uuid,uuid)',
     'mcp_private.grace_period_start()',
     'mcp_private.hello(uuid,uuid,inet,text,text,text,text)',
-    'mcp_private.list_sessions(uuid,uuid)',
+    'mcp_private.list_sessions(uuid,uuid,integer,timestamp with time zone,uuid)',
     'mcp_private.record_auth_failure(inet,text,jsonb)',
-    'mcp_private.record_version_conflict(uuid,uuid,bigint,inet)',
     'mcp_private.schema_version()',
-    'mcp_private.touch_session(uuid,uuid)',
-    'mcp_private.update_session(uuid,uuid,bigint,text,text,jsonb,uuid)',
+    'mcp_private.touch_session(uuid,uuid,interval)',
+    'mcp_private.update_session(uuid,uuid,uuid,bigint[],text,text,jsonb,inet)',
     'mcp_private.validate_session(text)'
   ],
-  'mcp_edge can execute exactly the twelve functions granted to it, and no other in mcp_private');
+  'mcp_edge can execute exactly the eleven functions granted to it, and no other in mcp_private');
 select is_empty(
   $$ select r.name, p.oid::regprocedure::text
      from pg_proc p
@@ -247,7 +246,7 @@ select is(
   (select count(*) from pg_proc p
    where p.pronamespace = 'mcp_private'::regnamespace
      and p.proconfig @> array['search_path=""']),
-  29::bigint, 'All 29 functions in mcp_private pin search_path to an empty string');
+  30::bigint, 'All 30 functions in mcp_private pin search_path to an empty string');
 select is_empty(
   $$ select p.oid::regprocedure::text from pg_proc p
      where p.pronamespace in ('public'::regnamespace, 'mcp_private'::regnamespace)

@@ -336,7 +336,7 @@ select * from mcp_private.hello('a0000000-0000-4000-8000-000000000601',
   '5a000000-0000-4000-8000-000000000601', '198.51.100.1');
 select is(
   (mcp_private.close_session((select session_id from ann_second),
-    'a0000000-0000-4000-8000-000000000601')).connection_status,
+    'a0000000-0000-4000-8000-000000000601')).session ->> 'connection_status',
   'closed', 'A second session of the user is closed');
 select is(
   (mcp_private.hello('a0000000-0000-4000-8000-000000000601',

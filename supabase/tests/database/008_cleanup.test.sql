@@ -102,7 +102,7 @@ select * from mcp_private.hello('a0000000-0000-4000-8000-000000000801',
   '5a000000-0000-4000-8000-000000000801', '192.0.2.80');
 select is(
   (mcp_private.close_session((select session_id from to_close),
-    'a0000000-0000-4000-8000-000000000801')).connection_status,
+    'a0000000-0000-4000-8000-000000000801')).session ->> 'connection_status',
   'closed', 'A session is closed');
 select is(
   mcp_private.disconnect_session((select session_id from to_drop),

@@ -1,93 +1,8 @@
--- Settings a DBA can change without a deploy, the controllable clock, and the rate limiter.
+-- Rate limits: policies a DBA edits, one counter row per (policy, key), GCRA in one statement.
 --
--- Everything here lives in mcp_private: the Data API does not expose it, and the roles that use
--- it reach it only through the functions granted to them.
+-- Everything here lives in mcp_private: the Data API does not expose it, and no API role or
+-- mcp_edge may call these functions; hello() and record_auth_failure() use them.
 
--- ---------------------------------------------------------------------------------------------
--- The role the edge functions use. NOLOGIN: an operator gives it a login (docs/database.md) and
--- uses it in the functions' database URL; until then the functions connect as postgres.
-do $$
-begin
-  if not exists (select from pg_catalog.pg_roles where rolname = 'mcp_edge') then
-    create role mcp_edge nologin noinherit;
-  end if;
-end
-$$;
-comment on role mcp_edge is
-  'The edge functions'' database role: EXECUTE on the mcp_private functions they call, nothing else.';
-grant usage on schema mcp_private to mcp_edge;
--- postgres, which administers the project, may act as mcp_edge (set role mcp_edge) to check what
--- the functions can do. On PostgreSQL 15 CREATEROLE allows this grant; from 16 on, the role's
--- creator holds ADMIN OPTION on it.
-grant mcp_edge to postgres;
-
--- ---------------------------------------------------------------------------------------------
--- Settings: one row, typed columns, so a DBA reads and changes them with plain SQL.
-create table mcp_private.settings (
-  id boolean primary key default true check (id),
-  session_idle_timeout interval not null default interval '1 hour'
-    check (session_idle_timeout > interval '0'),
-  session_max_lifetime interval not null default interval '24 hours'
-    check (session_max_lifetime > interval '0'),
-  audit_retention interval not null default interval '30 days'
-    check (audit_retention > interval '0'),
-  cron_history_retention interval not null default interval '7 days'
-    check (cron_history_retention > interval '0'),
-  cleanup_batch_size integer not null default 10000
-    check (cleanup_batch_size between 1 and 1000000),
-  grace_period_started_at timestamptz
-);
-comment on table mcp_private.settings is
-  'Tunables of the MCP access-control layer. Exactly one row; change it with UPDATE, effective for the next call.';
-comment on column mcp_private.settings.session_idle_timeout is
-  'A session expires this long after its last activity (sliding), never past its absolute lifetime.';
-comment on column mcp_private.settings.session_max_lifetime is
-  'Absolute cap on a session''s life from its creation, whatever its activity.';
-comment on column mcp_private.settings.audit_retention is
-  'Audit events older than this are deleted by the mcp-purge-audit-events cron job.';
-comment on column mcp_private.settings.cron_history_retention is
-  'cron.job_run_details rows older than this are deleted by the mcp-purge-cron-history cron job.';
-comment on column mcp_private.settings.cleanup_batch_size is
-  'Rows deleted per statement by the cleanup functions; bounds lock time and WAL per statement.';
-comment on column mcp_private.settings.grace_period_started_at is
-  'When the legacy-token grace period began: written once, the first time it is asked for (grace_period_start()), never moved by restarts.';
-insert into mcp_private.settings default values;
-alter table mcp_private.settings enable row level security;
-
--- ---------------------------------------------------------------------------------------------
--- The clock. Every function asks mcp_private.now() instead of now(), so tests can move time.
-create function mcp_private.now()
-returns timestamptz
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_override text := pg_catalog.current_setting('mcp.now', true);
-begin
-  if v_override is null or v_override = '' then
-    return pg_catalog.now();
-  end if;
-  -- Only the role that owns this schema (postgres, which runs the migrations and the pgTAP
-  -- tests) or a superuser may move the clock. The session user decides, not the current one:
-  -- the API roles, mcp_edge and authenticator log in as themselves (or switch to anon and
-  -- authenticated from authenticator), so no request of theirs can ever move it.
-  if exists (
-    select from pg_catalog.pg_roles r
-    where r.rolname = session_user
-      and (r.rolsuper or r.oid = (
-        select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'mcp_private'))
-  ) then
-    return v_override::timestamptz;
-  end if;
-  return pg_catalog.now();
-end
-$$;
-comment on function mcp_private.now() is
-  'The time every MCP function uses: now(), or the mcp.now setting when the session user owns mcp_private (postgres) or is a superuser; tests move the clock with set local mcp.now. Never honoured for the API roles, mcp_edge or authenticator.';
-
--- ---------------------------------------------------------------------------------------------
--- Rate limits: policies in a table, one counter row per (policy, key).
 create table mcp_private.rate_limit_policies (
   name text primary key,
   scope text not null check (scope in ('ip', 'user')),
@@ -229,3 +144,25 @@ end
 $$;
 comment on function mcp_private.gc_rate_limit_counters() is
   'Deletes counters whose bucket has refilled (tat passed): such a row means the same as no row. Returns the count. Run by the mcp-gc-rate-limit-counters cron job.';
+
+create function mcp_private.rate_limit_key(p_ip inet)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  -- One IPv6 client usually controls a whole /64, so it is one key; IPv4 addresses are keys as is.
+  -- Clients whose address could not be determined share one key that none of them can change.
+  return case
+    when p_ip is null then 'unattributed'
+    when pg_catalog.family(p_ip) = 4 then pg_catalog.host(p_ip)
+    -- An IPv4-mapped IPv6 address (::ffff:192.0.2.1) is that IPv4 client.
+    when pg_catalog.host(p_ip) ~ '^::ffff:[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$'
+      then pg_catalog.substr(pg_catalog.host(p_ip), 8)
+    else pg_catalog.network(pg_catalog.set_masklen(p_ip, 64))::text
+  end;
+end
+$$;
+comment on function mcp_private.rate_limit_key(inet) is
+  'The rate-limit key of a client IP: the address for IPv4, its /64 network for IPv6, and unattributed (one key for all of them) when the address could not be determined. Internal.';

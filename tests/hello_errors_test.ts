@@ -1,4 +1,4 @@
-// Every error code of the hello handshake (DESIGN §4), each reached by a real HTTP request to a
+// Every error code of the hello handshake (docs/auth.md), each reached by a real HTTP request to a
 // real hello function: status, the exact body shape, the headers, no token echoed, and no
 // session opened. Each test has its own client IPs (the servers trust the rightmost
 // X-Forwarded-For entry) and its own users, so no two tests share a rate-limit bucket.
@@ -69,7 +69,7 @@ const POLICY = /^"(hello_ip|hello_user|auth_failure_ip)";q=\d+;w=\d+$/;
 const STATE = /^"(hello_ip|hello_user|auth_failure_ip)";r=\d+;t=\d+$/;
 
 /**
- * Asserts an error reply of DESIGN §4: `status`, the exact body
+ * Asserts an error reply of docs/auth.md: `status`, the exact body
  * `{"op":"hello_ack","ok":false,"error":code,"message":string}` (plus `scope` for
  * rate_limited), no secret anywhere in the body or the headers, the rate-limit headers on every
  * answer the database gave (not on 500/503), `Retry-After` on 429/503 only and
@@ -568,7 +568,7 @@ Deno.test("a spoofed X-Forwarded-For entry does not reset the IP count", async (
 });
 
 Deno.test("a burst of valid ES256 hellos on a cold server is accepted while the JWKS is fetched", async () => {
-  // DESIGN §4: only an unknown kid is a 401. A kid the project's JWKS has must verify, also
+  // docs/auth.md: only an unknown kid is a 401. A kid the project's JWKS has must verify, also
   // for the hellos that arrive while the first JWKS fetch is still in flight.
   const server = await startHelloServer();
   const users = await createUsers(10);

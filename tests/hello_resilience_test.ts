@@ -1,4 +1,4 @@
-// The hello function when what it depends on fails (DESIGN §4): the JWKS endpoint goes down
+// The hello function when what it depends on fails (docs/auth.md): the JWKS endpoint goes down
 // (keys fetched earlier keep working, an unknown kid is a 401, never a 5xx), and the database
 // goes away and comes back (503 `unavailable` with Retry-After, fast, no session; then service
 // resumes on the same handler once the database is back).

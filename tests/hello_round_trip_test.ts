@@ -1,4 +1,4 @@
-// DESIGN §4 "One round trip": HelloService, built as handler.ts builds it, over a real
+// docs/auth.md, "one call into Postgres": HelloService, built as handler.ts builds it, over a real
 // postgres.js client whose tagged-template calls are counted. A successful hello, a failed
 // authentication and (once the grace start is known) a legacy hello each cost exactly one call.
 import assert from "node:assert/strict";

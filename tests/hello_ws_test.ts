@@ -1,4 +1,4 @@
-// The WebSocket hello handshake end to end (DESIGN §4): a real WebSocket over loopback, real
+// The WebSocket hello handshake end to end (docs/auth.md): a real WebSocket over loopback, real
 // tokens, the real SQL hello through PgBouncer. Each test has its own users and client IPs, and
 // every wait is bounded, so a hung socket fails the test instead of hanging the suite.
 import assert from "node:assert/strict";

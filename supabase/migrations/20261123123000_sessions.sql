@@ -85,7 +85,7 @@ create type mcp_private.session_result as (
   -- The session's version when it is visible to the caller (for ETag and If-Match answers).
   current_version bigint,
   -- The session as the API shows it (session_json), when it is visible to the caller.
-  session jsonb
+  session json
 );
 comment on type mcp_private.session_result is
   'Outcome of get_session(), update_session() and close_session(): ok with the session, or an error code, with the current version and the session whenever the caller may see it.';
@@ -95,7 +95,7 @@ create type mcp_private.session_page as (
   -- token_revoked when the caller's own sign-in has ended.
   error text,
   -- A JSON array of sessions (session_json), newest first.
-  sessions jsonb,
+  sessions json,
   -- Where the next page starts, or nulls on the last page: the last row's created_at (text, to
   -- the microsecond) and id.
   next_created_at text,
@@ -108,7 +108,7 @@ create type mcp_private.session_validation as (
   valid boolean,
   -- Why a session is not valid: malformed, not_found, closed, expired, revoked.
   reason text,
-  session jsonb,
+  session json,
   user_email text,
   user_role text,
   -- For a legacy session: when the legacy-token grace period began (its end depends on the
@@ -262,18 +262,19 @@ comment on function mcp_private.session_expiry(timestamptz, timestamptz) is
   'The idle expiry of a session active at p_now: now + idle timeout, capped by its absolute expiry. Internal.';
 
 create function mcp_private.session_json(p_session public.mcp_sessions, p_now timestamptz)
-returns jsonb
+returns json
 language plpgsql
 stable
 set search_path = ''
 as $$
 begin
-  return pg_catalog.jsonb_build_object(
+  -- json, not jsonb: its fields keep this order, the one docs/sessions.md shows.
+  return pg_catalog.json_build_object(
     'id', p_session.id,
     'user_id', p_session.user_id,
     'auth_method', p_session.auth_method,
     'client', case when p_session.client_name is null then null else
-      pg_catalog.jsonb_build_object(
+      pg_catalog.json_build_object(
         'name', p_session.client_name, 'version', p_session.client_version) end,
     'metadata', p_session.metadata,
     'ip', pg_catalog.host(p_session.ip),
@@ -379,10 +380,10 @@ begin
   ) t;
   v_page.ok := true;
   v_page.sessions := coalesce((
-    select pg_catalog.jsonb_agg(mcp_private.session_json(v_rows[i], v_now) order by i)
+    select pg_catalog.json_agg(mcp_private.session_json(v_rows[i], v_now) order by i)
     from pg_catalog.generate_subscripts(v_rows, 1) i
     where i <= p_limit
-  ), '[]'::jsonb);
+  ), '[]'::json);
   if pg_catalog.cardinality(v_rows) > p_limit then
     v_last := v_rows[p_limit];
     v_page.next_created_at := pg_catalog.to_char(

@@ -1,5 +1,5 @@
 /**
- * What every function that checks Supabase access tokens is configured with (DESIGN §8): the
+ * What every function that checks Supabase access tokens is configured with (docs/configuration.md): the
  * project URL, the database, the keys and claim rules, CORS. Read and checked once at start; a
  * missing or malformed variable throws a {@linkcode ConfigError} naming it.
  *

@@ -1,6 +1,6 @@
 /**
  * The hello function's configuration: the shared token-checking settings, plus the legacy token,
- * its grace period and the client-IP rule (DESIGN §8). Read and checked once at start; a missing
+ * its grace period and the client-IP rule (docs/configuration.md). Read and checked once at start; a missing
  * or malformed variable throws a {@linkcode ConfigError} naming it.
  *
  * @module

@@ -170,7 +170,7 @@ async function httpHello(
   return await service.hello(message, ip);
 }
 
-/** The HTTP response for a hello result (DESIGN §4). */
+/** The HTTP response for a hello result (docs/auth.md). */
 function helloResponse(result: HelloResult, metadataUrl: string): Response {
   const headers: Record<string, string> = result.rate ? rateLimitHeaders(result.rate) : {};
   if (result.ok) {

@@ -16,7 +16,7 @@ import type { RateLimitState } from "../_shared/rate_limit_headers.ts";
 import type { HelloConfig } from "./config.ts";
 import type { HelloErrorCode, HelloMessage } from "./protocol.ts";
 
-/** The `hello_ack` of a successful hello (DESIGN §4). */
+/** The `hello_ack` of a successful hello (docs/auth.md). */
 export interface HelloAck {
   op: "hello_ack";
   ok: true;

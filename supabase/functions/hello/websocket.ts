@@ -1,5 +1,5 @@
 /**
- * The hello handshake over WebSocket (DESIGN §4): the first message must be the hello, within
+ * The hello handshake over WebSocket (docs/auth.md): the first message must be the hello, within
  * 10 s; then `ping` → `pong` (touches the session) and `bye` (closes it, then the socket with
  * 1000). A socket that drops without `bye` leaves the session `disconnected`, resumable with its
  * session token until it expires.

@@ -160,7 +160,7 @@ select tests.act_as_edge();
 select results_eq('select * from tests.matrix()', $$select * from tests.expected_matrix('mcp_edge')$$,
   'mcp_edge may touch no table directly, only call the functions granted to it');
 select is(
-  (select jsonb_array_length((mcp_private.list_sessions(tests.user_id('alice'), null)).sessions)),
+  (select json_array_length((mcp_private.list_sessions(tests.user_id('alice'), null)).sessions)),
   2, 'mcp_edge reads alice''s sessions only through list_sessions()');
 
 -- Back as postgres: nothing the personas tried changed anything ---------------------------------

@@ -39,7 +39,7 @@ select results_eq(
              'ivy@personas.test'::text, 'authenticated'::text, null::timestamptz) $$,
   'A fresh token validates, with its session, its owner''s email and role');
 select is(
-  (select array_agg(k order by k) from v_ok, jsonb_object_keys(session) k),
+  (select array_agg(k order by k) from v_ok, json_object_keys(session) k),
   array['absolute_expires_at', 'auth_method', 'client', 'closed_at', 'connection_status',
         'created_at', 'expires_at', 'id', 'ip', 'last_active', 'metadata', 'user_id', 'version'],
   'The session has exactly the API''s fields, and no token hash');
@@ -125,8 +125,8 @@ select * from mcp_private.update_session(pg_temp.sid('ivy-main'), tests.user_id(
   tests.auth_session_id('ivy'), array[1]::bigint[], 'new-client', '1.2.3', '{"editor": "vim"}',
   '192.0.2.1');
 select results_eq(
-  $$ select ok, error, current_version, (session ->> 'version')::bigint, session -> 'client',
-            session -> 'metadata' from upd $$,
+  $$ select ok, error, current_version, (session ->> 'version')::bigint, (session -> 'client')::jsonb,
+            (session -> 'metadata')::jsonb from upd $$,
   $$ values (true, null::text, 2::bigint, 2::bigint,
              '{"name": "new-client", "version": "1.2.3"}'::jsonb, '{"editor": "vim"}'::jsonb) $$,
   'update_session changes client and metadata and bumps the version to 2');
@@ -255,7 +255,7 @@ set local mcp.now to '2030-01-01 01:10:00+00';
 create temp table p1 as
 select * from mcp_private.list_sessions(tests.user_id('lea'), tests.auth_session_id('lea'), 2);
 select is(
-  (select array_agg((e ->> 'id')::uuid order by n) from p1, jsonb_array_elements(sessions) with ordinality as x(e, n)),
+  (select array_agg((e ->> 'id')::uuid order by n) from p1, json_array_elements(sessions) with ordinality as x(e, n)),
   array[pg_temp.sid('lea-5'), pg_temp.sid('lea-4')], 'The first page holds the two newest sessions');
 select results_eq(
   $$ select next_created_at, next_id from p1 $$,
@@ -268,26 +268,26 @@ create temp table p3 as
 select l.* from p2, mcp_private.list_sessions(tests.user_id('lea'), tests.auth_session_id('lea'), 2,
   p2.next_created_at::timestamptz, p2.next_id) l;
 select is(
-  (select array_agg((e ->> 'id')::uuid order by n) from p2, jsonb_array_elements(sessions) with ordinality as x(e, n)),
+  (select array_agg((e ->> 'id')::uuid order by n) from p2, json_array_elements(sessions) with ordinality as x(e, n)),
   array[pg_temp.sid('lea-3'), pg_temp.sid('lea-2')], 'The second page continues where the first ended');
 select results_eq(
-  $$ select jsonb_array_length(sessions), next_created_at, next_id, (sessions -> 0 ->> 'id')::uuid from p3 $$,
+  $$ select json_array_length(sessions), next_created_at, next_id, (sessions -> 0 ->> 'id')::uuid from p3 $$,
   $$ values (1, null::text, null::uuid, pg_temp.sid('lea-1')) $$,
   'The last page holds the oldest session and no next position');
 select is(
-  (select jsonb_array_length(sessions) from mcp_private.list_sessions(tests.user_id('lea'),
+  (select json_array_length(sessions) from mcp_private.list_sessions(tests.user_id('lea'),
     tests.auth_session_id('lea'))),
   5, 'The default page (50) holds all five');
 select is(
   (select array_agg(e ->> 'connection_status' order by (e ->> 'id'))
-   from mcp_private.list_sessions(tests.user_id('ivy'), null) l, jsonb_array_elements(l.sessions) e),
+   from mcp_private.list_sessions(tests.user_id('ivy'), null) l, json_array_elements(l.sessions) e),
   (select array_agg(st order by id::text) from (values
      (pg_temp.sid('ivy-main'), 'closed'), (pg_temp.sid('ivy-idle'), 'expired'),
      (pg_temp.sid('ivy-active'), 'expired')) v(id, st)),
   'list_sessions shows every state: closed, and expired for the ones past expires_at');
 select is(
   (select array_agg((e ->> 'id')::uuid) from mcp_private.list_sessions(tests.user_id('jon'), null) l,
-     jsonb_array_elements(l.sessions) e),
+     json_array_elements(l.sessions) e),
   array[pg_temp.sid('jon')], 'Another user''s list holds only their session');
 select throws_ok(
   $$ select mcp_private.list_sessions(tests.user_id('lea'), null, 101) $$,

@@ -16,6 +16,7 @@ import {
   tokenFor,
   uniqueIp,
   withAdmin,
+  withHello,
 } from "./_helpers/hello.ts";
 import { accessClaims, b64, sign, signHs256WithBytes } from "./_helpers/tokens.ts";
 
@@ -355,9 +356,7 @@ Deno.test("hello refuses crafted JWTs with 401 and the right code, never a 5xx, 
 });
 
 Deno.test("the oversized token is really over 8 KiB and the body within 16 KiB", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const attack = ATTACKS.find((a) => a.name.startsWith("an oversized token"))!;
     const token = await attack.make(server, user!);
     assert.ok(token.length > MAX_TOKEN_LENGTH, `${token.length}`);
@@ -366,16 +365,11 @@ Deno.test("the oversized token is really over 8 KiB and the body within 16 KiB",
     const reply = await postHello(server, { op: "hello", token }, { ip: uniqueIp() });
     assert.equal(reply.status, 401, "refused as a token (401), not as a body (413)");
     assert.equal(reply.body.error, "invalid_token");
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("crafted tokens spend the IP's failure budget: the 21st hello from one IP is 429", async () => {
-  const server = await startHelloServer();
-  const users = await createUsers(21);
-  try {
+  await withHello({ users: 21 }, async ({ server, users }) => {
     const ip = uniqueIp();
     const attacks = ATTACKS.filter((a) => a.code === "invalid_token").slice(0, 20);
     const tokens = await Promise.all(attacks.map((a, i) => a.make(server, users[i]!)));
@@ -391,8 +385,5 @@ Deno.test("crafted tokens spend the IP's failure budget: the 21st hello from one
     assert.equal(reply.body.scope, "ip");
     assert.ok(Number(reply.headers.get("retry-after")) > 0);
     assert.equal(await sessionCount(users), 0);
-  } finally {
-    await deleteUsers(users);
-    await server.close();
-  }
+  });
 });

@@ -16,6 +16,7 @@ import {
   tokenFor,
   uniqueIp,
   withAdmin,
+  withHello,
 } from "./_helpers/hello.ts";
 import { testStack } from "./_helpers/stack.ts";
 
@@ -148,9 +149,7 @@ async function assertTokenWorks(server: HelloServer, user: TestUser, token: stri
 }
 
 Deno.test("bad_request 400: malformed hellos are refused and open no session", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const token = await tokenFor(server, user!);
     const bytes = (text: string) => new TextEncoder().encode(text);
     const invalidUtf8 = new Uint8Array([
@@ -208,15 +207,11 @@ Deno.test("bad_request 400: malformed hellos are refused and open no session", a
     assert.equal(await sessionCount([user!]), 0, "no malformed hello opened a session");
     // The token in those bodies was good: the same token in a well-formed hello opens one.
     await assertTokenWorks(server, user!, token);
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("jwt_required 401: no token at all, and WWW-Authenticate without error=", async () => {
-  const server = await startHelloServer();
-  try {
+  await withHello({}, async ({ server }) => {
     const challenge = `Bearer resource_metadata="${metadataUrl(server)}"`;
     const cases: [string, unknown, Record<string, string>][] = [
       ["no token", { op: "hello" }, {}],
@@ -234,15 +229,11 @@ Deno.test("jwt_required 401: no token at all, and WWW-Authenticate without error
       assert.doesNotMatch(reply.headers.get("www-authenticate")!, /error=/, name);
       assert.equal(await sessionsFromIp(ip), 0, name);
     }
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("invalid_token 401: garbage tokens, with an RFC 6750 invalid_token challenge", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const valid = await tokenFor(server, user!);
     const [header, payload, signature] = valid.split(".") as [string, string, string];
     const flipped = signature.slice(0, -2) + (signature.endsWith("AA") ? "BB" : "AA");
@@ -271,16 +262,11 @@ Deno.test("invalid_token 401: garbage tokens, with an RFC 6750 invalid_token cha
       }
     }
     assert.equal(await sessionCount([user!]), 0);
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("token_expired 401: a token that expired 2 minutes ago", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const now = Math.floor(Date.now() / 1000);
     const expired = await tokenFor(server, user!, "ES256", { iat: now - 3600, exp: now - 120 });
     for (const headers of [{}, { authorization: `Bearer ${expired}` }]) {
@@ -293,10 +279,7 @@ Deno.test("token_expired 401: a token that expired 2 minutes ago", async () => {
     }
     assert.equal(await sessionCount([user!]), 0, "no session for the expired token");
     await assertTokenWorks(server, user!, await tokenFor(server, user!));
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("token_revoked 401: the token's auth session is gone or past not_after", async () => {
@@ -395,9 +378,7 @@ Deno.test("payload_too_large 413: 17 KiB with Content-Length, and streamed witho
 });
 
 Deno.test("unsupported_media_type 415: text/plain, and no Content-Type at all", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const token = await tokenFor(server, user!);
     const json = JSON.stringify({ op: "hello", token });
     const cases: [string, BodyInit, string | null][] = [
@@ -423,16 +404,11 @@ Deno.test("unsupported_media_type 415: text/plain, and no Content-Type at all", 
       contentType: "Application/JSON; charset=utf-8",
     });
     assert.equal(ok.status, 200, ok.text);
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("rate_limited 429 scope user: the 11th hello of one user within a minute", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const token = await tokenFor(server, user!);
     for (let i = 1; i <= 10; i++) {
       // Different IPs: only the user's budget is shared.
@@ -449,10 +425,7 @@ Deno.test("rate_limited 429 scope user: the 11th hello of one user within a minu
     assert.ok(Number(reply.headers.get("retry-after")) <= 60);
     assert.equal(await sessionsFromIp(ip), 0);
     assert.equal(await sessionCount([user!]), 10, "the refused hello opened no session");
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 /**
@@ -479,9 +452,7 @@ async function spendIpBudget(
 }
 
 Deno.test("rate_limited 429 scope ip: the 51st hello of one IP within a minute", async () => {
-  const server = await startHelloServer();
-  const users = await createUsers(6);
-  try {
+  await withHello({ users: 6 }, async ({ server, users }) => {
     // HS256: no JWKS fetch on this fresh server (see the cold-start test below).
     const tokens = await Promise.all(users.map((user) => tokenFor(server, user, "HS256")));
     const ip = uniqueIp();
@@ -500,16 +471,11 @@ Deno.test("rate_limited 429 scope ip: the 51st hello of one IP within a minute",
     // Another IP is not affected, for the same user.
     const other = await hello(server, uniqueIp(), { op: "hello", token: tokens[5] });
     assert.equal(other.status, 200, other.text);
-  } finally {
-    await deleteUsers(users);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("failed authentications count against the IP: after 20 bad tokens, good and bad ones are 429", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const token = await tokenFor(server, user!);
     const ip = uniqueIp();
     const replies = await Promise.all(
@@ -533,16 +499,11 @@ Deno.test("failed authentications count against the IP: after 20 bad tokens, goo
     // The same good token from another IP is fine: it was the IP's failures that refused it.
     const elsewhere = await hello(server, uniqueIp(), { op: "hello", token });
     assert.equal(elsewhere.status, 200, elsewhere.text);
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("a spoofed X-Forwarded-For entry does not reset the IP count", async () => {
-  const server = await startHelloServer();
-  const users = await createUsers(6);
-  try {
+  await withHello({ users: 6 }, async ({ server, users }) => {
     // HS256: no JWKS fetch on this fresh server (see the cold-start test below).
     const tokens = await Promise.all(users.map((user) => tokenFor(server, user, "HS256")));
     const fixed = uniqueIp();
@@ -561,18 +522,13 @@ Deno.test("a spoofed X-Forwarded-For entry does not reset the IP count", async (
     assert.match(reply.headers.get("ratelimit")!, /^"hello_ip";r=0;t=\d+$/);
     assert.equal(await sessionsFromIp(fixed), 50, "every session was recorded from the fixed IP");
     assert.equal(await sessionsFromIp(spoofed), 0);
-  } finally {
-    await deleteUsers(users);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("a burst of valid ES256 hellos on a cold server is accepted while the JWKS is fetched", async () => {
   // docs/auth.md: only an unknown kid is a 401. A kid the project's JWKS has must verify, also
   // for the hellos that arrive while the first JWKS fetch is still in flight.
-  const server = await startHelloServer();
-  const users = await createUsers(10);
-  try {
+  await withHello({ users: 10 }, async ({ server, users }) => {
     const tokens = await Promise.all(users.map((user) => tokenFor(server, user, "ES256")));
     const replies = await Promise.all(
       tokens.map((token) => hello(server, uniqueIp(), { op: "hello", token })),
@@ -581,19 +537,17 @@ Deno.test("a burst of valid ES256 hellos on a cold server is accepted while the 
     assert.deepEqual(statuses, tokens.map(() => "200 ok"), JSON.stringify(statuses));
     assert.equal(server.jwks.requests, 1, "one JWKS fetch served the whole burst");
     assert.equal(await sessionCount(users), 10);
-  } finally {
-    await deleteUsers(users);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("unavailable 503: the database cannot be reached", async () => {
   const deadPort = freePort();
-  const server = await startHelloServer({
-    SUPABASE_DB_URL: `postgresql://postgres:postgres@127.0.0.1:${deadPort}/postgres`,
-  });
-  const [user] = await createUsers(1);
-  try {
+  await withHello({
+    users: 1,
+    env: {
+      SUPABASE_DB_URL: `postgresql://postgres:postgres@127.0.0.1:${deadPort}/postgres`,
+    },
+  }, async ({ server, users: [user] }) => {
     const token = await tokenFor(server, user!);
     const cases: [string, BodyInit][] = [
       ["a valid token", JSON.stringify({ op: "hello", token })],
@@ -607,18 +561,16 @@ Deno.test("unavailable 503: the database cannot be reached", async () => {
       assert.ok(reply.headers.has("retry-after"), name);
     }
     assert.equal(await sessionCount([user!]), 0);
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("internal 500: the database answers, but without the hello functions", async () => {
-  const server = await startHelloServer({
-    SUPABASE_DB_URL: databaseUrl(testStack().ports.database, "template1"),
-  });
-  const [user] = await createUsers(1);
-  try {
+  await withHello({
+    users: 1,
+    env: {
+      SUPABASE_DB_URL: databaseUrl(testStack().ports.database, "template1"),
+    },
+  }, async ({ server, users: [user] }) => {
     const token = await tokenFor(server, user!);
     const cases: [string, BodyInit][] = [
       ["a valid token", JSON.stringify({ op: "hello", token })],
@@ -631,8 +583,5 @@ Deno.test("internal 500: the database answers, but without the hello functions",
       assert.equal(reply.body.message, "Something went wrong on our side.", name);
     }
     assert.equal(await sessionCount([user!]), 0);
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });

@@ -10,6 +10,7 @@ import {
   startHelloServer,
   uniqueIp,
   withAdmin,
+  withHello,
 } from "./_helpers/hello.ts";
 import { testStack } from "./_helpers/stack.ts";
 
@@ -178,16 +179,15 @@ Deno.test("the legacy token is accepted during the grace period, which ends 14 d
 
 Deno.test("JWT_GRACE_PERIOD_END in the past: the legacy token is refused with jwt_required", async () => {
   const token = legacyToken();
-  const server = await startHelloServer({
-    EXAI_WS_TOKEN: token,
-    JWT_GRACE_PERIOD_END: "2020-01-01T00:00:00Z",
-  });
-  try {
+  await withHello({
+    env: {
+      EXAI_WS_TOKEN: token,
+      JWT_GRACE_PERIOD_END: "2020-01-01T00:00:00Z",
+    },
+  }, async ({ server }) => {
     const message = await assertRefused(server, { op: "hello", token }, "jwt_required", token);
     assert.match(message, /legacy token is no longer accepted/);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("JWT_GRACE_PERIOD_END in the future overrides the days", async () => {
@@ -212,16 +212,16 @@ Deno.test("JWT_GRACE_PERIOD_END in the future overrides the days", async () => {
 Deno.test("JWT_GRACE_PERIOD_DAYS=0 is strict: the legacy token is refused with jwt_required", async () => {
   const token = legacyToken();
   const before = await settingsRow();
-  const server = await startHelloServer({ EXAI_WS_TOKEN: token, JWT_GRACE_PERIOD_DAYS: "0" });
-  try {
-    const message = await assertRefused(server, { op: "hello", token }, "jwt_required", token);
-    assert.match(message, /legacy token is no longer accepted/);
-    if (before.grace_period_started_at === null) {
-      assert.deepEqual(await settingsRow(), before, "strict mode records no grace start");
-    }
-  } finally {
-    await server.close();
-  }
+  await withHello(
+    { env: { EXAI_WS_TOKEN: token, JWT_GRACE_PERIOD_DAYS: "0" } },
+    async ({ server }) => {
+      const message = await assertRefused(server, { op: "hello", token }, "jwt_required", token);
+      assert.match(message, /legacy token is no longer accepted/);
+      if (before.grace_period_started_at === null) {
+        assert.deepEqual(await settingsRow(), before, "strict mode records no grace start");
+      }
+    },
+  );
 });
 
 Deno.test("a wrong legacy-looking token, and the legacy token as a Bearer header, are refused", async () => {
@@ -252,13 +252,10 @@ Deno.test("a wrong legacy-looking token, and the legacy token as a Bearer header
 });
 
 Deno.test("without EXAI_WS_TOKEN no token is a legacy token", async () => {
-  const server = await startHelloServer();
-  try {
+  await withHello({}, async ({ server }) => {
     const token = legacyToken();
     await assertRefused(server, { op: "hello", token }, "invalid_token", token);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("createHandler throws a ConfigError naming the variable for a bad configuration", () => {

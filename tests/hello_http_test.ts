@@ -2,23 +2,13 @@
 // through PgBouncer. Each test has its own users and client IPs.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import {
-  createUsers,
-  deleteUsers,
-  postHello,
-  startHelloServer,
-  tokenFor,
-  uniqueIp,
-  withAdmin,
-} from "./_helpers/hello.ts";
+import { postHello, tokenFor, uniqueIp, withAdmin, withHello } from "./_helpers/hello.ts";
 import { testStack } from "./_helpers/stack.ts";
 
 const SESSION_TOKEN = /^mcps_[A-Za-z0-9_-]{43}$/;
 
 Deno.test("hello succeeds with HS256, ES256 and RS256, from the body and from the header", async () => {
-  const server = await startHelloServer();
-  const users = await createUsers(4);
-  try {
+  await withHello({ users: 4 }, async ({ server, users }) => {
     const cases = [
       { alg: "HS256" as const, place: "token" },
       { alg: "ES256" as const, place: "jwt" },
@@ -82,15 +72,11 @@ Deno.test("hello succeeds with HS256, ES256 and RS256, from the body and from th
         assert.deepEqual(events.map((e) => [e.event, e.ip]), [["hello_succeeded", ip]]);
       });
     }
-  } finally {
-    await deleteUsers(users);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("the protected-resource metadata and every 401 point MCP clients to sign-in", async () => {
-  const server = await startHelloServer();
-  try {
+  await withHello({}, async ({ server }) => {
     const metadataUrl = `${server.helloUrl}/.well-known/oauth-protected-resource`;
     const response = await fetch(metadataUrl);
     assert.equal(response.status, 200);
@@ -119,14 +105,11 @@ Deno.test("the protected-resource metadata and every 401 point MCP clients to si
         `^Bearer error="invalid_token", error_description="[^"]+", resource_metadata="${metadataUrl}"$`,
       ),
     );
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("CORS: the preflight is answered and every response carries the CORS headers", async () => {
-  const server = await startHelloServer();
-  try {
+  await withHello({}, async ({ server }) => {
     const preflight = await fetch(server.helloUrl, {
       method: "OPTIONS",
       headers: {
@@ -145,15 +128,11 @@ Deno.test("CORS: the preflight is answered and every response carries the CORS h
     assert.equal(error.status, 400);
     assert.equal(error.headers.get("access-control-allow-origin"), "*");
     assert.match(error.headers.get("access-control-expose-headers")!, /ratelimit/);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("the function logs one JSON line per request, never a token", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const token = await tokenFor(server, user!);
     await postHello(server, { op: "hello", token }, { ip: uniqueIp() });
     await postHello(server, { op: "hello", token: token + "x" }, { ip: uniqueIp() });
@@ -168,10 +147,7 @@ Deno.test("the function logs one JSON line per request, never a token", async ()
       assert.ok(!line.includes(token.split(".")[2]!), "no token in the logs");
       assert.ok(!/mcps_/.test(line), "no session token in the logs");
     }
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("the local stack serves hello at /functions/v1/hello", async () => {
@@ -185,9 +161,7 @@ Deno.test("the local stack serves hello at /functions/v1/hello", async () => {
 });
 
 Deno.test("hello answers 404 under its own path, and a session_token with a NUL is a 400, not a 500", async () => {
-  const server = await startHelloServer();
-  const [user] = await createUsers(1);
-  try {
+  await withHello({ users: 1 }, async ({ server, users: [user] }) => {
     const nowhere = await fetch(`${server.helloUrl}/nope`, { method: "POST", body: "{}" });
     assert.equal(nowhere.status, 404);
     assert.equal((await nowhere.json()).error, "not_found");
@@ -201,8 +175,5 @@ Deno.test("hello answers 404 under its own path, and a session_token with a NUL 
       assert.equal(response.status, 400, JSON.stringify(response.body));
       assert.equal(response.body.error, "bad_request");
     }
-  } finally {
-    await deleteUsers([user!]);
-    await server.close();
-  }
+  });
 });

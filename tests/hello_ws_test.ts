@@ -14,6 +14,7 @@ import {
   tokenFor,
   uniqueIp,
   withAdmin,
+  withHello,
 } from "./_helpers/hello.ts";
 import { accessClaims, sign } from "./_helpers/tokens.ts";
 import { type Client, closeAll, type CloseInfo, connect, type Json } from "./_helpers/ws.ts";
@@ -385,16 +386,13 @@ Deno.test("WS: a hello that arrives in time is not cut off by the timeout", asyn
 });
 
 Deno.test("WS: a malformed first message is bad_request, closed with 4400", async () => {
-  const server = await startHelloServer();
-  try {
+  await withHello({}, async ({ server }) => {
     await helloFails(server, "{not json", "bad_request", 4400);
     await helloFails(server, { op: "nope" }, "bad_request", 4400);
     await helloFails(server, { op: "ping" }, "bad_request", 4400);
     await helloFails(server, [1, 2], "bad_request", 4400);
     await helloFails(server, { op: "hello", token: 42 }, "bad_request", 4400);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("WS: bad credentials get a hello_ack with the reason, then 4003, and no session", async () => {
@@ -543,11 +541,13 @@ Deno.test("WS: an oversized message closes with 1009, a binary one with 1003", a
 
 Deno.test("WS: an unreachable database is unavailable, closed with 1011", async () => {
   const port = freePort();
-  const server = await startHelloServer({
-    SUPABASE_DB_URL: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
-  });
-  const [user] = await createUsers(1) as [TestUser];
-  try {
+  await withHello({
+    users: 1,
+    env: {
+      SUPABASE_DB_URL: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
+    },
+  }, async ({ server, users }) => {
+    const [user] = users as [TestUser];
     const token = await tokenFor(server, user);
     const started = Date.now();
     const { ack, close } = await helloFails(server, { op: "hello", token }, "unavailable", 1011);
@@ -559,10 +559,7 @@ Deno.test("WS: an unreachable database is unavailable, closed with 1011", async 
     // A malformed hello is recorded in the database too, so it is unavailable as well.
     await helloFails(server, { op: "nope" }, "unavailable", 1011);
     assert.equal(await sessionCount([user]), 0);
-  } finally {
-    await deleteUsers([user]);
-    await server.close();
-  }
+  });
 });
 
 Deno.test("WS: a burst of pings is answered in full, with one database write per second at most", async () => {

@@ -217,3 +217,30 @@ Deno.test("a legacy session stops validating when the grace period ends", async 
     );
   }
 });
+
+Deno.test("cleanup removes exactly the sessions past expires_at, which the API then answers 404", async () => {
+  await withFixture(1, async ({ hello, sessions, users }) => {
+    const [a] = users as [TestUser];
+    const token = await tokenFor(hello, a);
+    const ended = await openSession(hello, a);
+    const live = await openSession(hello, a);
+    await withAdmin(async (sql) => {
+      await sql`update public.mcp_sessions set expires_at = now() - interval '1 millisecond' where id = ${ended.id}`;
+      await sql`update public.mcp_sessions set expires_at = now() + interval '5 seconds' where id = ${live.id}`;
+    });
+    assert.equal(
+      (await call(sessions, "GET", `/${ended.id}`, { token })).body.session.connection_status,
+      "expired",
+    );
+    await withAdmin((sql) => sql`select mcp_private.cleanup_expired_sessions()`);
+    assertError(
+      await call(sessions, "GET", `/${ended.id}`, { token }),
+      404,
+      "not_found",
+      "cleaned up",
+    );
+    const kept = await call(sessions, "GET", `/${live.id}`, { token });
+    assert.equal(kept.status, 200, "a session that expires seconds later is kept");
+    assert.equal(kept.body.session.connection_status, "connected");
+  });
+});

@@ -86,6 +86,32 @@ export async function startHelloServer(
   };
 }
 
+/** What {@linkcode withHello} gives a test. */
+export interface HelloFixture {
+  server: HelloServer;
+  users: TestUser[];
+}
+
+/**
+ * Runs `fn` with a hello function of its own (`env` over the defaults of
+ * {@linkcode startHelloServer}) and `users` fresh users; afterwards, whatever happened, deletes
+ * the users (their sessions go with them) and stops the server.
+ */
+export async function withHello(
+  options: { users?: number; env?: Record<string, string>; handler?: HelloHandlerOptions },
+  fn: (fixture: HelloFixture) => Promise<void>,
+): Promise<void> {
+  const server = await startHelloServer(options.env, options.handler);
+  let users: TestUser[] = [];
+  try {
+    users = await createUsers(options.users ?? 0);
+    await fn({ server, users });
+  } finally {
+    if (users.length > 0) await deleteUsers(users);
+    await server.close();
+  }
+}
+
 /** A user with a live Supabase Auth session. */
 export interface TestUser {
   userId: string;

@@ -40,6 +40,8 @@ export interface HelloHandlerOptions {
   log?: LogSink;
   /** How long a WebSocket client has to say hello; defaults to 10 s. */
   helloTimeoutMs?: number;
+  /** How long one database call may take; defaults to 5 s. */
+  queryTimeoutMs?: number;
 }
 
 /** Builds the `hello` function from its environment; throws `ConfigError` on a bad one. */
@@ -51,7 +53,12 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     max: config.databasePoolSize,
     applicationName: "mcp-auth/hello",
   });
-  const service = new HelloService({ config, verifier, sql });
+  const service = new HelloService({
+    config,
+    verifier,
+    sql,
+    ...(options.queryTimeoutMs ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
+  });
   const metadataUrl = `${config.publicUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;
   const app = createApp("hello");
 

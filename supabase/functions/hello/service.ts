@@ -9,7 +9,7 @@
 
 import type { Sql } from "postgres";
 import { toApiError, UNAVAILABLE_RETRY_AFTER_SECONDS } from "../_shared/api_error.ts";
-import { bounded } from "../_shared/db.ts";
+import { bounded, QUERY_TIMEOUT_MS } from "../_shared/db.ts";
 import { AuthError, type JwtVerifier, type VerifiedToken } from "../_shared/jwt.ts";
 import { graceEnd, isLegacyToken, needsRecordedStart } from "../_shared/legacy.ts";
 import type { RateLimitState } from "../_shared/rate_limit_headers.ts";
@@ -61,6 +61,8 @@ export interface HelloServiceDeps {
   verifier: JwtVerifier;
   sql: Sql;
   now?: () => Date;
+  /** How long one database call may take; defaults to `QUERY_TIMEOUT_MS` (5 s). */
+  queryTimeoutMs?: number;
 }
 
 /** Runs hellos and the session calls of an open WebSocket. */
@@ -69,6 +71,7 @@ export class HelloService {
   readonly #verifier: JwtVerifier;
   readonly #sql: Sql;
   readonly #now: () => Date;
+  readonly #timeoutMs: number;
   /** The recorded grace-period start; it never moves once recorded, so it is kept. */
   #graceStart: Date | null | undefined;
 
@@ -77,6 +80,7 @@ export class HelloService {
     this.#verifier = deps.verifier;
     this.#sql = deps.sql;
     this.#now = deps.now ?? (() => new Date());
+    this.#timeoutMs = deps.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
   }
 
   /** One hello. `ip` is the client address by the trusted-header rule. */
@@ -118,6 +122,7 @@ export class HelloService {
         this.#sql<[RateRow & { allowed: boolean; retry_after_seconds: number }]>`
         select * from mcp_private.record_auth_failure(${ip}::inet, ${code})
       `,
+        this.#timeoutMs,
       );
       const rate = rateState(row);
       if (!row.allowed) {
@@ -144,19 +149,24 @@ export class HelloService {
    */
   async touch(sessionId: string, userId: string | null): Promise<Date | null> {
     if (userId === null && this.#graceOver()) return null;
-    const [row] = await bounded(this.#sql<[{ expires_at: Date | null }]>`
+    const [row] = await bounded(
+      this.#sql<[{ expires_at: Date | null }]>`
       select mcp_private.touch_session(
         ${sessionId}, ${userId}, ${TOUCH_WRITE_INTERVAL_SECONDS} * interval '1 second'
       ) as expires_at
-    `);
+    `,
+      this.#timeoutMs,
+    );
     return row.expires_at;
   }
 
   /** `bye`: closes the session; one that is already closed or expired stays so. */
   async close(sessionId: string, userId: string | null, ip: string | null): Promise<void> {
     await bounded(
-      this
-        .#sql`select ok from mcp_private.close_session(${sessionId}, ${userId}, null, null, ${ip}::inet)`,
+      this.#sql`
+        select ok from mcp_private.close_session(${sessionId}, ${userId}, null, null, ${ip}::inet)
+      `,
+      this.#timeoutMs,
     );
   }
 
@@ -168,15 +178,21 @@ export class HelloService {
 
   /** The socket dropped without `bye`: the session stays resumable until it expires. */
   async disconnect(sessionId: string, userId: string | null): Promise<void> {
-    await bounded(this.#sql`select mcp_private.disconnect_session(${sessionId}, ${userId})`);
+    await bounded(
+      this.#sql`select mcp_private.disconnect_session(${sessionId}, ${userId})`,
+      this.#timeoutMs,
+    );
   }
 
   async #legacyHello(message: HelloMessage, ip: string | null): Promise<HelloResult> {
     const grace = this.#config.grace;
     if (needsRecordedStart(grace) && this.#graceStart === undefined) {
-      const [row] = await bounded(this.#sql<[{ start: Date }]>`
+      const [row] = await bounded(
+        this.#sql<[{ start: Date }]>`
         select mcp_private.grace_period_start() as start
-      `);
+      `,
+        this.#timeoutMs,
+      );
       this.#graceStart = row.start;
     }
     const end = graceEnd(grace, this.#graceStart ?? null);
@@ -201,7 +217,8 @@ export class HelloService {
     ip: string | null,
     verified: VerifiedToken | null,
   ): Promise<HelloResult> {
-    const [row] = await bounded(this.#sql<[HelloRow]>`
+    const [row] = await bounded(
+      this.#sql<[HelloRow]>`
       select * from mcp_private.hello(
         ${verified?.userId ?? null}::uuid,
         ${verified?.authSessionId ?? null}::uuid,
@@ -211,7 +228,9 @@ export class HelloService {
         ${message.client?.version ?? null},
         ${message.sessionToken ?? null}
       )
-    `);
+    `,
+      this.#timeoutMs,
+    );
     const rate = rateState(row);
     const userId = verified?.userId;
     if (!row.ok) {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PORTS_FILE, rememberedPorts, rememberPorts } from "../scripts/lib/cli.ts";
-import { repoRoot } from "./_helpers/stack.ts";
+import { type CommandRun, repoRoot, runCommand } from "./_helpers/stack.ts";
 
 /** The script of every Deno task, as deno.json runs it. */
 const TASK_SCRIPTS = [
@@ -21,30 +21,10 @@ const TASK_SCRIPTS = [
 /** The bash wrappers and the task script each one runs. */
 const WRAPPERS = { start: "start", test: "test", token: "token" } as const;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(command: string, args: string[], env: Record<string, string> = {}) {
-  const output = await new Deno.Command(command, {
-    args,
-    cwd: repoRoot,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: text.decode(output.stdout),
-    stderr: text.decode(output.stderr),
-  } satisfies Run;
-}
+const run = runCommand;
 
 /** Runs `scripts/<script>.ts` as its task does. */
-function task(script: string, ...args: string[]): Promise<Run> {
+function task(script: string, ...args: string[]): Promise<CommandRun> {
   return run(Deno.execPath(), ["run", "-A", `scripts/${script}.ts`, ...args]);
 }
 

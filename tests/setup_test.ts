@@ -5,25 +5,13 @@
 // saw), so nothing is installed and nothing outside a temporary folder changes.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { repoRoot } from "./_helpers/stack.ts";
+import { repoRoot, runCommand } from "./_helpers/stack.ts";
 
 const SETUP = join(repoRoot, "scripts/setup.sh");
 const setup = await Deno.readTextFile(SETUP);
 
-async function bash(script: string, env: Record<string, string> = {}) {
-  const output = await new Deno.Command("bash", {
-    args: ["-c", script],
-    cwd: repoRoot,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: text.decode(output.stdout),
-    stderr: text.decode(output.stderr),
-  };
+function bash(script: string, env: Record<string, string> = {}) {
+  return runCommand("bash", ["-c", script], env);
 }
 
 Deno.test("setup.sh and the wrappers parse (bash -n)", async () => {

@@ -1,24 +1,21 @@
 import assert from "node:assert/strict";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import type { LocalKeys } from "../scripts/lib/keys.ts";
-import { repoRoot, testStack, withDatabase } from "./_helpers/stack.ts";
+import { runCommand, testStack, withDatabase } from "./_helpers/stack.ts";
 
 const ALICE = "a11ce000-0000-4000-8000-000000000001";
 
 /** Runs `deno task token` against the test stack and returns its exit code and output. */
 async function token(...args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "scripts/token.ts", ...args, "--stack-dir", testStack().dir],
-    cwd: repoRoot,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: text.decode(output.stdout).trim(),
-    stderr: text.decode(output.stderr).trim(),
-  };
+  const result = await runCommand(Deno.execPath(), [
+    "run",
+    "-A",
+    "scripts/token.ts",
+    ...args,
+    "--stack-dir",
+    testStack().dir,
+  ]);
+  return { code: result.code, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
 }
 
 Deno.test("token mints an ES256 token that verifies against the served JWKS with every claim", async () => {

@@ -400,6 +400,57 @@ revoke all on function mcp_private.list_sessions(uuid, uuid, integer, timestampt
 grant execute on function mcp_private.list_sessions(uuid, uuid, integer, timestamptz, uuid)
   to mcp_edge;
 
+create function mcp_private.session_for_change(
+  p_session_id uuid,
+  p_user_id uuid,
+  p_auth_session_id uuid,
+  p_if_match bigint[],
+  p_ip inet,
+  p_now timestamptz,
+  out locked public.mcp_sessions,
+  out refusal mcp_private.session_result
+)
+returns record
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_state text;
+begin
+  refusal.ok := false;
+  if not mcp_private.caller_is_live(p_user_id, p_auth_session_id, p_now) then
+    refusal.error := 'token_revoked';
+    return;
+  end if;
+  select * into locked from public.mcp_sessions s
+  where s.id = p_session_id and s.user_id is not distinct from p_user_id
+  for update;
+  if locked.id is null then
+    refusal.error := 'not_found';
+    return;
+  end if;
+  refusal.current_version := locked.version;
+  v_state := mcp_private.session_state(locked, p_now);
+  if v_state not in ('connected', 'disconnected') then
+    refusal.error := 'session_' || v_state;
+    refusal.session := mcp_private.session_json(locked, p_now);
+    return;
+  end if;
+  -- If-Match: null is "*" (any version); otherwise the version must be one of those named.
+  if p_if_match is not null and not locked.version = any(p_if_match) then
+    perform mcp_private.audit('version_conflict', p_user_id, p_session_id, p_ip, 'stale_version',
+      pg_catalog.jsonb_build_object('if_match', p_if_match, 'current_version', locked.version));
+    refusal.error := 'version_mismatch';
+    refusal.session := mcp_private.session_json(locked, p_now);
+    return;
+  end if;
+  refusal := null;
+end
+$$;
+comment on function mcp_private.session_for_change(uuid, uuid, uuid, bigint[], inet, timestamptz) is
+  'What update_session() and close_session() check before a change: the caller''s sign-in is live, the session is the caller''s (locked FOR UPDATE until the transaction ends), honoured, and at a version p_if_match names (null: any; a mismatch is audited as version_conflict). refusal is null when the change may go ahead, else the answer to give. Internal.';
+
 create function mcp_private.update_session(
   p_session_id uuid,
   p_user_id uuid,
@@ -419,35 +470,13 @@ as $$
 declare
   v_now timestamptz := mcp_private.now();
   v_session public.mcp_sessions;
-  v_state text;
+  v_check record;
   v_result mcp_private.session_result;
 begin
-  v_result.ok := false;
-  if not mcp_private.caller_is_live(p_user_id, p_auth_session_id, v_now) then
-    v_result.error := 'token_revoked';
-    return v_result;
-  end if;
-  select * into v_session from public.mcp_sessions s
-  where s.id = p_session_id and s.user_id is not distinct from p_user_id
-  for update;
-  if v_session.id is null then
-    v_result.error := 'not_found';
-    return v_result;
-  end if;
-  v_result.current_version := v_session.version;
-  v_state := mcp_private.session_state(v_session, v_now);
-  if v_state not in ('connected', 'disconnected') then
-    v_result.error := 'session_' || v_state;
-    v_result.session := mcp_private.session_json(v_session, v_now);
-    return v_result;
-  end if;
-  -- If-Match: null is "*" (any version); otherwise the version must be one of those named.
-  if p_if_match is not null and not v_session.version = any(p_if_match) then
-    perform mcp_private.audit('version_conflict', p_user_id, p_session_id, p_ip, 'stale_version',
-      pg_catalog.jsonb_build_object('if_match', p_if_match, 'current_version', v_session.version));
-    v_result.error := 'version_mismatch';
-    v_result.session := mcp_private.session_json(v_session, v_now);
-    return v_result;
+  v_check := mcp_private.session_for_change(
+    p_session_id, p_user_id, p_auth_session_id, p_if_match, p_ip, v_now);
+  if (v_check.refusal).error is not null then
+    return v_check.refusal;
   end if;
   update public.mcp_sessions s
   set client_name = coalesce(p_client_name, s.client_name),
@@ -487,34 +516,13 @@ as $$
 declare
   v_now timestamptz := mcp_private.now();
   v_session public.mcp_sessions;
-  v_state text;
+  v_check record;
   v_result mcp_private.session_result;
 begin
-  v_result.ok := false;
-  if not mcp_private.caller_is_live(p_user_id, p_auth_session_id, v_now) then
-    v_result.error := 'token_revoked';
-    return v_result;
-  end if;
-  select * into v_session from public.mcp_sessions s
-  where s.id = p_session_id and s.user_id is not distinct from p_user_id
-  for update;
-  if v_session.id is null then
-    v_result.error := 'not_found';
-    return v_result;
-  end if;
-  v_result.current_version := v_session.version;
-  v_state := mcp_private.session_state(v_session, v_now);
-  if v_state not in ('connected', 'disconnected') then
-    v_result.error := 'session_' || v_state;
-    v_result.session := mcp_private.session_json(v_session, v_now);
-    return v_result;
-  end if;
-  if p_if_match is not null and not v_session.version = any(p_if_match) then
-    perform mcp_private.audit('version_conflict', p_user_id, p_session_id, p_ip, 'stale_version',
-      pg_catalog.jsonb_build_object('if_match', p_if_match, 'current_version', v_session.version));
-    v_result.error := 'version_mismatch';
-    v_result.session := mcp_private.session_json(v_session, v_now);
-    return v_result;
+  v_check := mcp_private.session_for_change(
+    p_session_id, p_user_id, p_auth_session_id, p_if_match, p_ip, v_now);
+  if (v_check.refusal).error is not null then
+    return v_check.refusal;
   end if;
   update public.mcp_sessions s
   set connection_status = 'closed',

@@ -31,3 +31,31 @@ export async function withDatabase<T>(fn: (sql: Sql) => Promise<T>): Promise<T> 
 
 /** The repository's root folder, as a path. */
 export const repoRoot: string = new URL("../../", import.meta.url).pathname;
+
+/** What a finished command printed. */
+export interface CommandRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command` from the repository root (no color) and returns its exit code and output. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CommandRun> {
+  const output = await new Deno.Command(command, {
+    args,
+    cwd: repoRoot,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: text.decode(output.stdout),
+    stderr: text.decode(output.stderr),
+  };
+}

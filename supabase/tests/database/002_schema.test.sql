@@ -246,7 +246,7 @@ select is(
   (select count(*) from pg_proc p
    where p.pronamespace = 'mcp_private'::regnamespace
      and p.proconfig @> array['search_path=""']),
-  30::bigint, 'All 30 functions in mcp_private pin search_path to an empty string');
+  31::bigint, 'All 31 functions in mcp_private pin search_path to an empty string');
 select is_empty(
   $$ select p.oid::regprocedure::text from pg_proc p
      where p.pronamespace in ('public'::regnamespace, 'mcp_private'::regnamespace)

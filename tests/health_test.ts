@@ -65,9 +65,9 @@ Deno.test("health answers 503 with Retry-After and a reason when the database is
     const text = await response.text();
     assert.deepEqual(JSON.parse(text), {
       ok: false,
-      db: "unreachable",
       error: "unavailable",
       message: "The database is unavailable: connection refused.",
+      db: "unreachable",
       client_ip: { rule: "entry 1 from the right of x-forwarded-for", address: null },
     });
     assert.ok(!text.includes("s3cret-password"), "the answer never echoes the database password");

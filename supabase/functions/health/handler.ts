@@ -2,7 +2,7 @@
  * `GET /functions/v1/health`: is the database reachable, and which migration is it at.
  *
  * `200 {"ok":true,"db":"ok","migrations":"<latest applied version>","client_ip":{...}}`, or
- * `503 {"ok":false,"db":"unreachable","error":"unavailable","message":"...","client_ip":{...}}`
+ * `503 {"ok":false,"error":"unavailable","message":"...","db":"unreachable","client_ip":{...}}`
  * with `Retry-After` when the database does not answer in time.
  *
  * `client_ip` is `{"rule": "...", "address": "<the caller's address by that rule>" | null}`:
@@ -15,13 +15,18 @@
 
 import { type Env, functionDatabaseUrl } from "../_shared/config.ts";
 import { connectDatabase, databaseFailureReason, withTimeout } from "../_shared/db.ts";
+import {
+  ApiError,
+  errorHandler,
+  methodNotAllowed,
+  pathNotFound,
+  UNAVAILABLE_RETRY_AFTER_SECONDS,
+} from "../_shared/api_error.ts";
 import { createApp, type FunctionHandler, json, remoteAddress } from "../_shared/http.ts";
 import { clientIp, describeRule, readClientIpRule } from "../_shared/client_ip.ts";
 
 /** How long the health check waits for the database. */
 const DATABASE_TIMEOUT_MS = 3_000;
-/** What 503 answers suggest in `Retry-After`, in seconds. */
-const RETRY_AFTER_SECONDS = 5;
 
 /**
  * Builds the `health` function from its environment (`MCP_DATABASE_URL` or `SUPABASE_DB_URL`,
@@ -58,28 +63,24 @@ export function createHandler(env: Env): FunctionHandler {
       const version = await withTimeout(latestMigration(), DATABASE_TIMEOUT_MS);
       return json({ ok: true, db: "ok", migrations: version, client_ip: clientIpReport });
     } catch (error) {
-      return json(
+      // The database's state is this function's answer, so say why, not only "unavailable".
+      throw new ApiError(
+        "unavailable",
+        `The database is unavailable: ${databaseFailureReason(error)}.`,
         {
-          ok: false,
-          db: "unreachable",
-          error: "unavailable",
-          message: `The database is unavailable: ${databaseFailureReason(error)}.`,
-          client_ip: clientIpReport,
+          headers: { "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+          extra: { db: "unreachable", client_ip: clientIpReport },
         },
-        503,
-        { "retry-after": String(RETRY_AFTER_SECONDS) },
       );
     }
   });
 
-  app.all("/", () =>
-    json(
-      { ok: false, error: "method_not_allowed", message: "Use GET." },
-      405,
-      { allow: "GET, HEAD" },
-    ));
+  app.all("/", (c) => {
+    throw methodNotAllowed(c.req.method, "GET, HEAD");
+  });
 
-  app.notFound(() => json({ ok: false, error: "not_found", message: "Not found." }, 404));
+  app.notFound(() => pathNotFound().toResponse());
+  app.onError(errorHandler("health"));
 
   return (request, info) => app.fetch(request, info);
 }

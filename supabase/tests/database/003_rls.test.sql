@@ -15,16 +15,16 @@ select plan(22);
 delete from public.mcp_sessions;
 delete from mcp_private.audit_events;
 delete from mcp_private.rate_limit_counters;
-select tests.create_persona(name) from unnest(array['alice', 'bob', 'carol']) name;
+select mcp_tests.create_persona(name) from unnest(array['alice', 'bob', 'carol']) name;
 create temp table fixture as
-select v.name, (tests.hello(v.persona, '10.0.0.1')).session_id as id
+select v.name, (mcp_tests.hello(v.persona, '10.0.0.1')).session_id as id
 from (values ('alice-1', 'alice'), ('alice-2', 'alice'), ('bob', 'bob')) v(name, persona);
 grant select on fixture to anon, authenticated, service_role, mcp_edge;
 
 select results_eq(
   $$ select user_id, count(*) from public.mcp_sessions group by user_id order by user_id $$,
-  $$ select user_id, count(*) from (values (tests.user_id('alice')), (tests.user_id('alice')),
-       (tests.user_id('bob'))) v(user_id) group by user_id order by user_id $$,
+  $$ select user_id, count(*) from (values (mcp_tests.user_id('alice')), (mcp_tests.user_id('alice')),
+       (mcp_tests.user_id('bob'))) v(user_id) group by user_id order by user_id $$,
   'Fixtures: alice has two sessions and bob one');
 select is((select count(*) from mcp_private.audit_events), 3::bigint,
   'Fixtures: the three hellos wrote three audit events');
@@ -50,12 +50,12 @@ insert into probes values
   (14, 'insert audit_events', $$insert into mcp_private.audit_events (event) values ('hello_succeeded')$$),
   (15, 'update audit_events', $$update mcp_private.audit_events set reason = 'tampered'$$),
   (16, 'delete audit_events', 'delete from mcp_private.audit_events'),
-  (17, 'call list_sessions()', $$select mcp_private.list_sessions(tests.user_id('alice'), null)$$),
-  (18, 'call hello()', $$select mcp_private.hello(tests.user_id('bob'), tests.auth_session_id('bob'), '10.9.9.9')$$);
+  (17, 'call list_sessions()', $$select mcp_private.list_sessions(mcp_tests.user_id('alice'), null)$$),
+  (18, 'call hello()', $$select mcp_private.hello(mcp_tests.user_id('bob'), mcp_tests.auth_session_id('bob'), '10.9.9.9')$$);
 grant select on probes to anon, authenticated, service_role, mcp_edge;
 
 -- What running `statement` as the current role does: 'ok' (then rolled back) or SQLSTATE: message.
-create function tests.attempt(p_statement text) returns text
+create function mcp_tests.attempt(p_statement text) returns text
 language plpgsql as $$
 begin
   begin
@@ -69,7 +69,7 @@ begin
   end;
 end
 $$;
-grant execute on function tests.attempt(text) to anon, authenticated, service_role, mcp_edge;
+grant execute on function mcp_tests.attempt(text) to anon, authenticated, service_role, mcp_edge;
 
 create temp table expected (role text, n int, outcome text);
 grant select on expected to anon, authenticated, service_role, mcp_edge;
@@ -103,22 +103,22 @@ select 'mcp_edge', n, case
   else 'ok' end
 from generate_series(1, 18) n;
 
-create function tests.matrix() returns table (probe text, outcome text)
-language sql as $$ select probe, tests.attempt(statement) from probes order by n $$;
-create function tests.expected_matrix(p_role text) returns table (probe text, outcome text)
+create function mcp_tests.matrix() returns table (probe text, outcome text)
+language sql as $$ select probe, mcp_tests.attempt(statement) from probes order by n $$;
+create function mcp_tests.expected_matrix(p_role text) returns table (probe text, outcome text)
 language sql as $$
   select p.probe, e.outcome from probes p join expected e on e.n = p.n and e.role = p_role order by p.n
 $$;
-grant execute on all functions in schema tests to anon, authenticated, service_role, mcp_edge;
+grant execute on all functions in schema mcp_tests to anon, authenticated, service_role, mcp_edge;
 
 -- anon -----------------------------------------------------------------------------------------
-select tests.authenticate_as_anon();
-select results_eq('select * from tests.matrix()', $$select * from tests.expected_matrix('anon')$$,
+select mcp_tests.authenticate_as_anon();
+select results_eq('select * from mcp_tests.matrix()', $$select * from mcp_tests.expected_matrix('anon')$$,
   'anon may do nothing: no table of mcp_sessions, no usage on mcp_private, no function');
 
 -- alice and bob ----------------------------------------------------------------------------------
-select tests.authenticate_as('alice');
-select results_eq('select * from tests.matrix()', $$select * from tests.expected_matrix('authenticated')$$,
+select mcp_tests.authenticate_as('alice');
+select results_eq('select * from mcp_tests.matrix()', $$select * from mcp_tests.expected_matrix('authenticated')$$,
   'alice may only read the granted columns of mcp_sessions: no token_hash, no writes, nothing in mcp_private');
 select set_eq('select id from public.mcp_sessions',
   $$select id from fixture where name like 'alice-%'$$,
@@ -126,28 +126,28 @@ select set_eq('select id from public.mcp_sessions',
 select is_empty($$select id from public.mcp_sessions where id = (select id from fixture where name = 'bob')$$,
   'alice cannot see bob''s session even by its id');
 select is(
-  (select count(*) from public.mcp_sessions where user_id = tests.user_id('bob')), 0::bigint,
+  (select count(*) from public.mcp_sessions where user_id = mcp_tests.user_id('bob')), 0::bigint,
   'alice cannot see bob''s sessions by his user id');
 
-select tests.authenticate_as('bob');
-select results_eq('select * from tests.matrix()', $$select * from tests.expected_matrix('authenticated')$$,
+select mcp_tests.authenticate_as('bob');
+select results_eq('select * from mcp_tests.matrix()', $$select * from mcp_tests.expected_matrix('authenticated')$$,
   'bob has the same rights as alice');
 select set_eq('select id from public.mcp_sessions', $$select id from fixture where name = 'bob'$$,
   'bob sees exactly his one session');
 
 -- Other authenticated callers -------------------------------------------------------------------
-select tests.authenticate_as('carol');
+select mcp_tests.authenticate_as('carol');
 select is_empty('select id from public.mcp_sessions',
   'A signed-in user with no sessions (carol) sees no rows');
-select tests.clear_authentication();
+select mcp_tests.clear_authentication();
 set local request.jwt.claims to '{"role":"authenticated"}';
 set local role authenticated;
 select is_empty('select id from public.mcp_sessions',
   'The authenticated role without a sub claim sees no rows');
 
 -- service_role ---------------------------------------------------------------------------------
-select tests.authenticate_as_service_role();
-select results_eq('select * from tests.matrix()', $$select * from tests.expected_matrix('service_role')$$,
+select mcp_tests.authenticate_as_service_role();
+select results_eq('select * from mcp_tests.matrix()', $$select * from mcp_tests.expected_matrix('service_role')$$,
   'service_role may read mcp_sessions (but not token_hash) and the audit trail, and nothing else');
 select set_eq('select id from public.mcp_sessions', 'select id from fixture',
   'service_role bypasses RLS and sees all three sessions');
@@ -156,15 +156,15 @@ select set_eq($$select event from mcp_private.audit_events$$,
   'The audit events service_role reads are the fixtures'' three hello_succeeded');
 
 -- mcp_edge (the edge functions' role) ------------------------------------------------------------
-select tests.act_as_edge();
-select results_eq('select * from tests.matrix()', $$select * from tests.expected_matrix('mcp_edge')$$,
+select mcp_tests.act_as_edge();
+select results_eq('select * from mcp_tests.matrix()', $$select * from mcp_tests.expected_matrix('mcp_edge')$$,
   'mcp_edge may touch no table directly, only call the functions granted to it');
 select is(
-  (select json_array_length((mcp_private.list_sessions(tests.user_id('alice'), null)).sessions)),
+  (select json_array_length((mcp_private.list_sessions(mcp_tests.user_id('alice'), null)).sessions)),
   2, 'mcp_edge reads alice''s sessions only through list_sessions()');
 
 -- Back as postgres: nothing the personas tried changed anything ---------------------------------
-select tests.clear_authentication();
+select mcp_tests.clear_authentication();
 select is(current_user::text, 'postgres', 'The test is back to its own role');
 select results_eq(
   $$ select count(*), sum(version), count(*) filter (where client_name is not null)

@@ -257,6 +257,15 @@ Deno.test("sessions: /validate needs a server credential, with a challenge that 
     body,
   });
   assert.deepEqual(malformed.body, { valid: false, reason: "malformed" });
+  const either = await call("POST", "/validate", {
+    headers: { ...json, apikey: SERVER_KEY },
+    body,
+  });
+  assert.deepEqual(
+    either.body,
+    { valid: false, reason: "malformed" },
+    "a user token beside the key",
+  );
   const bad = await call("POST", "/validate", {
     headers: { ...json, authorization: `Bearer ${SERVER_KEY}` },
     body: '{"session_token":1}',

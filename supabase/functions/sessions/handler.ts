@@ -93,16 +93,17 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
   app.options("*", () => new Response(null, { status: 204 }));
 
   app.post("/validate", async (c) => {
-    const presented = bearerToken(c.req.header("authorization") ?? null) ??
-      c.req.header("apikey");
-    if (presented === undefined || !matchesAny(presented, config.serverCredentials)) {
+    // The credential may come in either header (supabase-js sends the key in both).
+    const presented = [bearerToken(c.req.header("authorization") ?? null), c.req.header("apikey")]
+      .filter((value): value is string => value !== undefined && value !== "");
+    if (!presented.some((value) => matchesAny(value, config.serverCredentials))) {
       throw new ApiError(
         "server_credential_required",
         "Validating session tokens needs the project's service-role or secret key.",
         {
           headers: {
             "www-authenticate": bearerChallenge(
-              presented !== undefined,
+              presented.length > 0,
               "A server credential is required.",
               metadataUrl,
             ),

@@ -2,6 +2,7 @@
 // sessions, a sessions function of the test's own serves them, both on real HTTP on loopback with
 // real tokens and the real SQL through PgBouncer. Each test has its own users and servers.
 import assert from "node:assert/strict";
+import type { SessionJson } from "../supabase/functions/sessions/service.ts";
 import { freePort } from "../scripts/lib/ports.ts";
 import {
   assertError,
@@ -40,21 +41,8 @@ const SESSION_KEYS = [
   "version",
 ];
 
-interface Session {
-  id: string;
-  user_id: string | null;
-  auth_method: string;
-  client: { name: string; version: string } | null;
-  metadata: Record<string, unknown>;
-  ip: string | null;
-  connection_status: string;
-  created_at: string;
-  last_active: string;
-  expires_at: string;
-  absolute_expires_at: string;
-  closed_at: string | null;
-  version: number;
-}
+/** A session as the API shows it: the type the function itself answers with. */
+type Session = SessionJson;
 
 function assertSessionShape(session: Session, user: TestUser): void {
   assert.deepEqual(Object.keys(session).sort(), SESSION_KEYS);

@@ -63,6 +63,12 @@ alter role service_role inherit;
 grant anon, authenticated, service_role to authenticator;
 grant anon, authenticated, service_role to postgres;
 grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;
+-- 20220609081115: postgres manages the policies of the storage tables (and the triggers of the
+-- auth tables) through membership of their owners; 20231013070755: the Storage server switches
+-- to the API roles through authenticator.
+grant supabase_auth_admin, supabase_storage_admin to postgres;
+grant authenticator to supabase_storage_admin;
+alter role supabase_storage_admin password 'postgres';
 alter role anon set statement_timeout = '3s';
 alter role authenticated set statement_timeout = '8s';
 alter role authenticator set statement_timeout = '8s';

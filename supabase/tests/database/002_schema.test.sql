@@ -5,11 +5,11 @@ create extension if not exists pgtap with schema extensions;
 select plan(95);
 
 -- Tables -------------------------------------------------------------------------------------
-select tables_are('public', array['mcp_sessions'],
+select tables_are('public', array['mcp_sessions', 'upload_providers', 'file_uploads'],
   'public holds exactly the tables the migrations create');
 select tables_are('mcp_private',
-  array['settings', 'rate_limit_policies', 'rate_limit_counters', 'audit_events'],
-  'mcp_private holds exactly the settings, rate-limit and audit tables');
+  array['settings', 'rate_limit_policies', 'rate_limit_counters', 'audit_events', 'upload_orphans'],
+  'mcp_private holds exactly the settings, rate-limit, audit and upload-orphan tables');
 select has_table('public', 'mcp_sessions', 'public.mcp_sessions exists');
 select has_table('mcp_private', 'settings', 'mcp_private.settings exists');
 select has_table('mcp_private', 'rate_limit_policies', 'mcp_private.rate_limit_policies exists');
@@ -77,7 +77,8 @@ select policy_roles_are('public', 'mcp_sessions', 'Users can view their own MCP 
 -- mcp_private.settings -----------------------------------------------------------------------
 select columns_are('mcp_private', 'settings', array[
   'id', 'session_idle_timeout', 'session_max_lifetime', 'audit_retention',
-  'cron_history_retention', 'cleanup_batch_size', 'grace_period_started_at'
+  'cron_history_retention', 'cleanup_batch_size', 'grace_period_started_at', 'upload_intent_ttl',
+  'upload_orphan_age'
 ], 'mcp_private.settings has exactly the expected columns');
 select col_is_pk('mcp_private', 'settings', 'id', 'settings.id is the primary key');
 select col_type_is('mcp_private', 'settings', 'id', 'boolean', 'settings.id is boolean');
@@ -186,7 +187,7 @@ select is(
   (select count(*) from pg_class c
    where c.relnamespace in ('public'::regnamespace, 'mcp_private'::regnamespace)
      and c.relkind in ('r', 'p') and c.relrowsecurity),
-  5::bigint, 'RLS is enabled on all five tables');
+  8::bigint, 'RLS is enabled on all eight tables');
 
 -- Roles and function privileges --------------------------------------------------------------
 select has_role('mcp_edge', 'The mcp_edge role exists');
@@ -203,19 +204,31 @@ select is(
           and has_function_privilege('mcp_edge', p.oid, 'execute')
         order by 1),
   array[
+    'mcp_private.begin_upload(uuid,uuid,text,text,bigint,text,text,jsonb,inet)',
+    'mcp_private.check_upload(uuid,uuid,text,text,bigint)',
     'mcp_private.close_session(uuid,uuid,uuid,bigint[],inet)',
+    'mcp_private.delete_upload(uuid,uuid,uuid,inet)',
     'mcp_private.disconnect_session(uuid,uuid)',
+    'mcp_private.finish_upload(uuid,uuid,text,bigint,inet)',
     'mcp_private.get_session(uuid,uuid,uuid)',
+    'mcp_private.get_upload(uuid,uuid,uuid)',
     'mcp_private.grace_period_start()',
     'mcp_private.hello(uuid,uuid,inet,text,text,text,text)',
     'mcp_private.list_sessions(uuid,uuid,integer,timestamp with time zone,uuid)',
+    'mcp_private.list_upload_providers()',
+    'mcp_private.list_uploads(uuid,uuid,integer,timestamp with time zone,uuid,text,boolean)',
+    'mcp_private.pending_upload(uuid,uuid,uuid)',
     'mcp_private.record_auth_failure(inet,text,jsonb)',
+    'mcp_private.record_upload(uuid,uuid,text,text,text,bigint,text,text,jsonb,inet)',
+    'mcp_private.refuse_upload(uuid,text,text,text,jsonb,inet)',
     'mcp_private.schema_version()',
+    'mcp_private.store_upload(uuid,uuid,uuid,text,text,text,bigint,text,jsonb,inet)',
+    'mcp_private.take_upload_orphans(integer)',
     'mcp_private.touch_session(uuid,uuid,interval)',
     'mcp_private.update_session(uuid,uuid,uuid,bigint[],text,text,jsonb,inet)',
     'mcp_private.validate_session(text)'
   ],
-  'mcp_edge can execute exactly the eleven functions granted to it, and no other in mcp_private');
+  'mcp_edge can execute exactly the 23 functions granted to it, and no other in mcp_private');
 select is_empty(
   $$ select r.name, p.oid::regprocedure::text
      from pg_proc p
@@ -246,7 +259,7 @@ select is(
   (select count(*) from pg_proc p
    where p.pronamespace = 'mcp_private'::regnamespace
      and p.proconfig @> array['search_path=""']),
-  31::bigint, 'All 31 functions in mcp_private pin search_path to an empty string');
+  54::bigint, 'All 54 functions in mcp_private pin search_path to an empty string');
 select is_empty(
   $$ select p.oid::regprocedure::text from pg_proc p
      where p.pronamespace in ('public'::regnamespace, 'mcp_private'::regnamespace)
@@ -285,8 +298,9 @@ select results_eq(
        ('mcp-gc-rate-limit-counters', '*/10 * * * *',
         'select mcp_private.gc_rate_limit_counters()', true),
        ('mcp-purge-audit-events', '17 * * * *', 'select mcp_private.purge_audit_events()', true),
-       ('mcp-purge-cron-history', '27 3 * * *', 'select mcp_private.purge_cron_history()', true) $$,
-  'The four pg_cron jobs are registered, active, with their exact schedules and commands');
+       ('mcp-purge-cron-history', '27 3 * * *', 'select mcp_private.purge_cron_history()', true),
+       ('mcp-sweep-uploads', '*/10 * * * *', 'select mcp_private.sweep_uploads()', true) $$,
+  'The five pg_cron jobs are registered, active, with their exact schedules and commands');
 
 -- The audit trail is append-only -------------------------------------------------------------
 select lives_ok(

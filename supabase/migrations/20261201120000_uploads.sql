@@ -73,7 +73,6 @@ immutable
 set search_path = ''
 as $$
 declare
-  v_forms text[];
   v_form text;
   v_segment text;
 begin
@@ -88,25 +87,31 @@ begin
   if p_name ~ '^/' or p_name ~ '^[A-Za-z]:' or pg_catalog.strpos(p_name, E'\\') > 0 then
     return false;
   end if;
-  -- Every segment, as written and after NFKC (full-width dots and slashes become ASCII ones):
-  -- not empty, not only dots and spaces, at most 255 bytes.
-  v_forms := array[p_name, pg_catalog.normalize(p_name, 'NFKC')];
-  foreach v_form in array v_forms loop
-    if pg_catalog.strpos(v_form, E'\\') > 0 or v_form ~ '^/' then
+  -- Every segment as written: not empty, not only dots and spaces, not dots then ';' (a path
+  -- parameter), at most 255 bytes.
+  foreach v_segment in array pg_catalog.string_to_array(p_name, '/') loop
+    if v_segment = '' or v_segment ~ '^[. ]+$' or v_segment ~ '^\.\.+;'
+      or pg_catalog.octet_length(v_segment) > 255 then
       return false;
     end if;
-    foreach v_segment in array pg_catalog.string_to_array(v_form, '/') loop
-      if v_segment = '' or v_segment ~ '^[. ]+$' or v_segment ~ '^\.\.+;'
-        or pg_catalog.octet_length(v_segment) > 255 then
-        return false;
-      end if;
-    end loop;
+  end loop;
+  -- After NFKC (full-width and other compatibility dots and slashes become ASCII ones): still
+  -- nothing absolute, and no segment of dots (and spaces, which Windows strips) between slashes
+  -- or backslashes.
+  v_form := pg_catalog.normalize(p_name, 'NFKC');
+  if v_form ~ '^/' then
+    return false;
+  end if;
+  foreach v_segment in array pg_catalog.regexp_split_to_array(v_form, '[/\\]') loop
+    if v_segment ~ '^[. ]*\.[. ]*$' or v_segment ~ '^\.\.+;' then
+      return false;
+    end if;
   end loop;
   return true;
 end
 $$;
 comment on function mcp_private.upload_name_is_safe(text) is
-  'The core path rules of upload filenames: 1 to 1024 bytes; no control or invisible format characters; not absolute, no drive letter, no backslash; no empty, dot-only or over-255-byte segment, also after NFKC. The function''s validator applies these and more (encodings, reserved names); tests check that the two agree.';
+  'The core path rules of upload filenames: 1 to 1024 bytes; no control or invisible format characters; not absolute, no drive letter, no backslash; no empty, dot-only or over-255-byte segment; after NFKC still no absolute path or dot-only segment. The function''s validator applies these and more (encodings, reserved names); tests check that the two agree.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Uploads.
@@ -272,6 +277,8 @@ create type mcp_private.upload_result as (
   error text,
   -- True when the bytes were already there: upload is the existing row.
   duplicate boolean,
+  -- True when this call created the upload row (201 rather than 200).
+  created boolean,
   -- The upload as the API shows it (upload_json), with its versions for get_upload().
   upload json,
   -- The provider's limit, for answers that refuse a size (and for check_upload()).
@@ -442,6 +449,8 @@ declare
 begin
   -- The checks every way in shares, in the order the API reports them. ok = true: none failed.
   v_result.ok := false;
+  v_result.duplicate := false;
+  v_result.created := false;
   v_result.max_bytes := v_provider.max_bytes;
   if not mcp_private.caller_is_live(p_user_id, p_auth_session_id, p_now) then
     v_result.error := 'token_revoked';
@@ -640,6 +649,7 @@ begin
   ) returning * into v_upload;
   perform mcp_private.audit_upload('upload_recorded', p_user_id, p_ip, 'stored', v_upload);
   v_result.duplicate := false;
+  v_result.created := true;
   v_result.upload := mcp_private.upload_json(v_upload);
   return v_result;
 end
@@ -654,6 +664,7 @@ grant execute on function mcp_private.store_upload(uuid, uuid, uuid, text, text,
 create function mcp_private.begin_upload(
   p_user_id uuid,
   p_auth_session_id uuid,
+  p_upload_id uuid,
   p_provider text,
   p_filename text,
   p_size_bytes bigint,
@@ -672,7 +683,7 @@ declare
   v_now timestamptz := mcp_private.now();
   v_result mcp_private.upload_result;
   v_upload public.file_uploads;
-  v_id uuid := extensions.gen_random_uuid();
+  v_id uuid := p_upload_id;
 begin
   v_result := mcp_private.upload_refusal(
     p_user_id, p_provider, p_filename, p_mime_type, p_size_bytes, v_now, p_auth_session_id);
@@ -689,15 +700,16 @@ begin
     v_now + (select s.upload_intent_ttl from mcp_private.settings s)
   ) returning * into v_upload;
   v_result.duplicate := false;
+  v_result.created := true;
   v_result.upload := mcp_private.upload_json(v_upload);
   return v_result;
 end
 $$;
-comment on function mcp_private.begin_upload(uuid, uuid, text, text, bigint, text, text, jsonb, inet) is
-  'POST /uploads/intents: a pending upload whose object the client puts straight into Storage (signed upload URL), to be finalized before settings.upload_intent_ttl. Size and SHA-256 are the client''s claims until finalize. SECURITY DEFINER: writes file_uploads for one user. Granted to mcp_edge only.';
-revoke all on function mcp_private.begin_upload(uuid, uuid, text, text, bigint, text, text, jsonb, inet)
+comment on function mcp_private.begin_upload(uuid, uuid, uuid, text, text, bigint, text, text, jsonb, inet) is
+  'POST /uploads/intents: a pending upload (id chosen by the caller, who has already asked Storage for its signed upload URL) whose object the client puts straight into Storage (signed upload URL), to be finalized before settings.upload_intent_ttl. Size and SHA-256 are the client''s claims until finalize. SECURITY DEFINER: writes file_uploads for one user. Granted to mcp_edge only.';
+revoke all on function mcp_private.begin_upload(uuid, uuid, uuid, text, text, bigint, text, text, jsonb, inet)
   from public, anon, authenticated, service_role;
-grant execute on function mcp_private.begin_upload(uuid, uuid, text, text, bigint, text, text, jsonb, inet)
+grant execute on function mcp_private.begin_upload(uuid, uuid, uuid, text, text, bigint, text, text, jsonb, inet)
   to mcp_edge;
 
 create function mcp_private.pending_upload(p_upload_id uuid, p_user_id uuid, p_auth_session_id uuid)
@@ -763,6 +775,8 @@ declare
   v_error text;
 begin
   v_result.ok := false;
+  v_result.duplicate := false;
+  v_result.created := false;
   select * into v_pending from public.file_uploads u
   where u.id = p_upload_id and u.user_id = p_user_id;
   if v_pending.id is null then
@@ -778,10 +792,11 @@ begin
     return v_result;
   end if;
   v_result.max_bytes := (mcp_private.upload_provider(v_pending.provider)).max_bytes;
-  if p_size_bytes is null or p_sha256 is null then
-    v_error := 'object_missing';
-  elsif p_size_bytes > v_result.max_bytes then
+  if p_size_bytes is not null and p_size_bytes > v_result.max_bytes then
+    -- The function stops reading at the crossing byte, so there is a count but no digest.
     v_error := 'file_too_large';
+  elsif p_size_bytes is null or p_sha256 is null then
+    v_error := 'object_missing';
   elsif v_pending.sha256 is not null and v_pending.sha256 <> p_sha256 then
     v_error := 'sha256_mismatch';
   elsif v_pending.size_bytes is not null and v_pending.size_bytes <> p_size_bytes then
@@ -893,6 +908,7 @@ begin
   ) returning * into v_upload;
   perform mcp_private.audit_upload('upload_recorded', p_user_id, p_ip, 'recorded', v_upload);
   v_result.duplicate := false;
+  v_result.created := true;
   v_result.upload := mcp_private.upload_json(v_upload);
   return v_result;
 end

@@ -54,23 +54,6 @@ insert into probes values
   (18, 'call hello()', $$select mcp_private.hello(mcp_tests.user_id('bob'), mcp_tests.auth_session_id('bob'), '10.9.9.9')$$);
 grant select on probes to anon, authenticated, service_role, mcp_edge;
 
--- What running `statement` as the current role does: 'ok' (then rolled back) or SQLSTATE: message.
-create function mcp_tests.attempt(p_statement text) returns text
-language plpgsql as $$
-begin
-  begin
-    execute p_statement;
-    raise exception 'probe succeeded' using errcode = 'P0001';
-  exception when others then
-    if sqlstate = 'P0001' and sqlerrm = 'probe succeeded' then
-      return 'ok';
-    end if;
-    return sqlstate || ': ' || sqlerrm;
-  end;
-end
-$$;
-grant execute on function mcp_tests.attempt(text) to anon, authenticated, service_role, mcp_edge;
-
 create temp table expected (role text, n int, outcome text);
 grant select on expected to anon, authenticated, service_role, mcp_edge;
 insert into expected

@@ -1,16 +1,21 @@
 /**
- * The local function server: one Deno process serving every function of supabase/functions at
- * http://127.0.0.1:<port>/functions/v1/<name>, and the JWKS in SUPABASE_JWKS at
- * /auth/v1/.well-known/jwks.json. Started by the local stack with the functions' environment.
+ * The local function server and public gateway: one Deno process serving every function of
+ * supabase/functions at http://127.0.0.1:<port>/functions/v1/<name>, the JWKS in SUPABASE_JWKS
+ * at /auth/v1/.well-known/jwks.json and, with --storage-url, the local Storage service's API at
+ * /storage/v1 (forwarded to its own process, scripts/storage.ts). Started by the local stack
+ * with the functions' environment.
  *
  * Usage: deno run --allow-net --allow-env --allow-read scripts/serve.ts --port 54321
+ *          [--storage-url http://127.0.0.1:<storage port>]
  */
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { createGateway, loadFunctions } from "./lib/gateway.ts";
 
-const { values } = parseArgs({ options: { port: { type: "string", default: "54321" } } });
+const { values } = parseArgs({
+  options: { port: { type: "string", default: "54321" }, "storage-url": { type: "string" } },
+});
 const port = Number(values.port);
 const env = Deno.env.toObject();
 
@@ -25,7 +30,7 @@ try {
     port,
     onListen: () =>
       console.log(`Serving ${[...functions.keys()].join(", ")} on http://127.0.0.1:${port}`),
-  }, createGateway(functions, jwks));
+  }, createGateway(functions, jwks, values["storage-url"]));
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     // Open WebSockets would hold a graceful shutdown forever: give them a moment, then go.
     Deno.addSignalListener(signal, () => {

@@ -1,6 +1,8 @@
 /**
  * The local stand-in for Supabase's API gateway: one handler that serves every function at
- * `/functions/v1/<name>` and the project's JWKS at `/auth/v1/.well-known/jwks.json`.
+ * `/functions/v1/<name>`, the project's JWKS at `/auth/v1/.well-known/jwks.json`, and, when
+ * given its address, the local Storage service at `/storage/v1/*` (its own process,
+ * scripts/storage.ts), forwarded with the CORS answers the hosted gateway gives browsers there.
  *
  * Each function folder under `supabase/functions/` (except `_shared`) has a `handler.ts` that
  * exports `createHandler(env)`; its `index.ts` passes that handler to `Deno.serve` when
@@ -14,6 +16,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Env } from "../../supabase/functions/_shared/config.ts";
 import type { FunctionHandler } from "../../supabase/functions/_shared/http.ts";
+import { streamingFetch } from "../../supabase/functions/uploads/storage.ts";
 
 /** A function module: `supabase/functions/<name>/handler.ts`. */
 interface FunctionModule {
@@ -55,10 +58,14 @@ export async function loadFunctions(
   return handlers;
 }
 
-/** The gateway's request handler. */
+/**
+ * The gateway's request handler; `/storage/v1/*` goes to the Storage service at `storageUrl`
+ * (404 there without one).
+ */
 export function createGateway(
   functions: Map<string, FunctionHandler>,
   jwks: unknown,
+  storageUrl?: string,
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const jwksBody = JSON.stringify(jwks);
   return async (request, info) => {
@@ -74,8 +81,64 @@ export function createGateway(
         headers: { "content-type": "application/json", "cache-control": "public, max-age=600" },
       });
     }
+    if (storageUrl && pathname.startsWith("/storage/v1/")) {
+      return await serveStorage(storageUrl, request);
+    }
     return notFound("Not found.");
   };
+}
+
+/**
+ * The gateway's part of a Storage request: CORS, as the `cors` plugin of Supabase's gateway
+ * answers with its defaults (any origin; a preflight is answered here, with the methods and
+ * the headers the browser asked for), then the service.
+ */
+async function serveStorage(storageUrl: string, request: Request): Promise<Response> {
+  if (request.method === "OPTIONS") {
+    await request.body?.cancel();
+    return new Response(null, {
+      status: 200,
+      headers: {
+        "access-control-allow-origin": "*",
+        "access-control-allow-methods": "GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT",
+        "access-control-allow-headers": request.headers.get("access-control-request-headers") ??
+          "authorization, apikey, content-type, x-client-info, x-upsert, x-metadata, cache-control",
+        "content-length": "0",
+      },
+    });
+  }
+  const url = new URL(request.url);
+  const headers = new Headers(request.headers);
+  for (const name of ["connection", "keep-alive", "transfer-encoding", "host"]) {
+    headers.delete(name);
+  }
+  let upstream: Response;
+  try {
+    // Bodies stream through (node:http, see streamingFetch), so limits and aborts reach Storage.
+    upstream = await streamingFetch(`${storageUrl}${url.pathname}${url.search}`, {
+      method: request.method,
+      headers,
+      ...(request.body ? { body: request.body } : {}),
+      redirect: "manual",
+    });
+  } catch {
+    return new Response(
+      JSON.stringify({
+        statusCode: "502",
+        error: "Bad Gateway",
+        message: "Storage is not answering.",
+      }),
+      { status: 502, headers: { "content-type": "application/json" } },
+    );
+  }
+  const answer = new Headers(upstream.headers);
+  answer.set("access-control-allow-origin", "*");
+  answer.set("access-control-expose-headers", "etag, content-range, x-robots-tag");
+  return new Response(upstream.body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: answer,
+  });
 }
 
 function notFound(message: string): Response {

@@ -13,15 +13,19 @@ import { EDGE_PASSWORD, EDGE_ROLE, prepareDatabase, type PreparedDatabase } from
 import { readEnvFile } from "./env_file.ts";
 import { apiKey, loadOrCreateKeys, type LocalKeys, publicJwks } from "./keys.ts";
 import { startPgBouncer } from "./pgbouncer.ts";
-import { assertPortsFree } from "./ports.ts";
+import { assertPortsFree, freePort } from "./ports.ts";
 import { databaseUrl, serverRoot, startPostgres } from "./postgres.ts";
 import { type ServerProcess, spawnServer, tail } from "./process.ts";
+import { parseSizeLimit } from "./storage_rules.ts";
 
 /** The default ports: the same as `supabase start` (API 54321, DB 54322, pooler 54329). */
 export const DEFAULT_PORTS = { api: 54321, database: 54322, pooler: 54329 } as const;
 
 /** The default stack folder of `deno task start`, relative to the repository. */
 export const DEFAULT_STACK_DIR = fileURLToPath(new URL("../../.local/stack", import.meta.url));
+
+/** The supabase CLI's configuration, whose `[storage] file_size_limit` the stack honours. */
+export const CONFIG_FILE = fileURLToPath(new URL("../../supabase/config.toml", import.meta.url));
 
 /** The functions' own variables, as `supabase functions serve` reads them (git-ignored). */
 export const DEFAULT_ENV_FILE = fileURLToPath(
@@ -54,6 +58,8 @@ export interface StackState {
   ports: { api: number; database: number; pooler: number };
   apiUrl: string;
   functionsUrl: string;
+  /** `<apiUrl>/storage/v1`: the local Storage service (`@supabase/supabase-js` Storage). */
+  storageUrl: string;
   jwksUrl: string;
   /** Direct connection to PostgreSQL as `postgres` (not a superuser, as on hosted Supabase). */
   databaseUrl: string;
@@ -171,14 +177,36 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       );
       for (const skipped of fromFile.skipped) log(`Skipped ${skipped}.`);
     }
+    // Storage runs as its own process, on a private port: the functions reach it there (their
+    // internal SUPABASE_URL, as supabase start's functions reach http://kong:8000), clients
+    // through the gateway's /storage/v1.
+    const storagePort = freePort();
+    const internalUrl = `http://127.0.0.1:${storagePort}`;
     const env: Record<string, string> = {
-      ...await functionEnvironment(apiUrl, edgeDatabaseUrl, keys),
+      ...await functionEnvironment(apiUrl, edgeDatabaseUrl, keys, internalUrl),
       ...fromFile?.variables,
       ...options.functionEnv,
     };
 
+    log(`Starting Storage on ${internalUrl}/storage/v1...`);
+    const storage = await startStorageServer(storagePort, {
+      dir: join(dir, "storage"),
+      databaseUrl: storageDatabaseUrl(ports.database),
+      fileSizeLimit: await configuredFileSizeLimit(CONFIG_FILE),
+    }, {
+      JWT_SECRET_KEY: keys.hs256Secret,
+      SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
+    }, join(logsDir, "storage.log"));
+    processes.push(storage);
+    await waitForAnswer(`${internalUrl}/auth/v1/.well-known/jwks.json`, storage, 30_000);
+
     log(`Starting the function server on ${apiUrl}...`);
-    const functions = await startFunctionServer(ports.api, env, join(logsDir, "functions.log"));
+    const functions = await startFunctionServer(
+      ports.api,
+      env,
+      join(logsDir, "functions.log"),
+      internalUrl,
+    );
     processes.push(functions);
     await waitForHealth(`${apiUrl}/functions/v1/health`, functions, 60_000);
 
@@ -188,6 +216,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ports: { ...ports },
       apiUrl,
       functionsUrl: `${apiUrl}/functions/v1`,
+      storageUrl: `${apiUrl}/storage/v1`,
       jwksUrl: `${apiUrl}/auth/v1/.well-known/jwks.json`,
       databaseUrl: postgres.url,
       poolerUrl,
@@ -222,9 +251,13 @@ export async function functionEnvironment(
   apiUrl: string,
   databaseUrl: string,
   keys: LocalKeys,
+  internalUrl?: string,
 ): Promise<Record<string, string>> {
   return {
-    SUPABASE_URL: apiUrl,
+    SUPABASE_URL: internalUrl ?? apiUrl,
+    // With an internal SUPABASE_URL, the two variables supabase start needs too: the issuer of
+    // the tokens clients bring, and the URL clients are told.
+    ...(internalUrl ? { JWT_ISSUER: `${apiUrl}/auth/v1`, MCP_PUBLIC_URL: apiUrl } : {}),
     SUPABASE_DB_URL: databaseUrl,
     SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
     JWT_SECRET_KEY: keys.hs256Secret,
@@ -237,11 +270,62 @@ export async function functionEnvironment(
   };
 }
 
-/** Starts `scripts/serve.ts` (every function, one process) on `port` with `env`. */
+/** The local Storage service's options (scripts/storage.ts). */
+export interface StorageServerOptions {
+  /** Where the bytes live (the only folder the service may write). */
+  dir: string;
+  /** Direct PostgreSQL URL as `supabase_storage_admin`. */
+  databaseUrl: string;
+  /** The service-wide upload limit in bytes; the service's default when absent. */
+  fileSizeLimit?: number | undefined;
+}
+
+/** The Storage service's own connection: direct to PostgreSQL, as hosted Storage connects. */
+export function storageDatabaseUrl(databasePort: number): string {
+  return `postgresql://supabase_storage_admin:postgres@127.0.0.1:${databasePort}/postgres`;
+}
+
+/**
+ * Starts `scripts/storage.ts` on `port`. Its database URL goes on the command line and its
+ * environment holds only the keys it verifies tokens with: no function sees that URL.
+ */
+export async function startStorageServer(
+  port: number,
+  storage: StorageServerOptions,
+  env: Record<string, string>,
+  logFile: string,
+): Promise<ServerProcess> {
+  await Deno.mkdir(storage.dir, { recursive: true });
+  return await spawnServer("storage", [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    `--allow-write=${storage.dir}`,
+    "--no-prompt",
+    fileURLToPath(new URL("../storage.ts", import.meta.url)),
+    "--port",
+    String(port),
+    "--storage-dir",
+    storage.dir,
+    "--storage-db-url",
+    storage.databaseUrl,
+    ...(storage.fileSizeLimit === undefined
+      ? []
+      : ["--file-size-limit", String(storage.fileSizeLimit)]),
+  ], { logFile, env, stopSignal: "SIGTERM" });
+}
+
+/**
+ * Starts `scripts/serve.ts` (every function, one process, and the public gateway) on `port`
+ * with `env`; `/storage/v1` goes to the Storage service at `storageUrl`.
+ */
 export async function startFunctionServer(
   port: number,
   env: Record<string, string>,
   logFile: string,
+  storageUrl?: string,
 ): Promise<ServerProcess> {
   return await spawnServer("functions", [
     Deno.execPath(),
@@ -253,7 +337,51 @@ export async function startFunctionServer(
     fileURLToPath(new URL("../serve.ts", import.meta.url)),
     "--port",
     String(port),
+    ...(storageUrl ? ["--storage-url", storageUrl] : []),
   ], { logFile, env, stopSignal: "SIGTERM" });
+}
+
+/**
+ * `[storage] file_size_limit` of the CLI's config.toml in bytes (what `supabase start` gives
+ * its Storage container), or undefined when the file does not set it.
+ */
+export async function configuredFileSizeLimit(configFile: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(configFile);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  const section = /^\[storage\][^\S\n]*$([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(text)?.[1] ?? "";
+  const value = /^\s*file_size_limit\s*=\s*(?:"([^"]*)"|'([^']*)'|(\d+))/m.exec(section);
+  if (!value) return undefined;
+  try {
+    return parseSizeLimit(value[1] ?? value[2] ?? value[3]!);
+  } catch (error) {
+    throw new Error(
+      `${configFile}: [storage] file_size_limit: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+}
+
+/** Waits until `url` answers anything at all (the server is listening). */
+async function waitForAnswer(url: string, server: ServerProcess, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.hasExited()) {
+      throw new Error(
+        `The ${server.name} server exited during start-up:\n${await tail(server.logFile)}`,
+      );
+    }
+    try {
+      await (await fetch(url)).body?.cancel();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms.`);
 }
 
 async function waitForHealth(url: string, server: ServerProcess, timeoutMs: number) {

@@ -338,10 +338,25 @@ create table storage.objects (
   metadata jsonb,
   path_tokens text[] generated always as (string_to_array(name, '/')) stored,
   version text,
-  owner_id text
+  owner_id text,
+  -- 0025-custom-metadata.sql: what clients send as `metadata` (storage-js `info()` reads it).
+  user_metadata jsonb null
 );
 create unique index bucketid_objname on storage.objects using btree (bucket_id, name);
 create index name_prefix_search on storage.objects using btree (name text_pattern_ops);
+
+-- 0011-add-trigger-to-auto-update-updated_at-column.sql: an overwrite moves updated_at, which
+-- Storage reports as the object's last_modified.
+create function storage.update_updated_at_column() returns trigger
+language plpgsql
+as $$
+begin
+  new.updated_at = now();
+  return new;
+end
+$$;
+create trigger update_objects_updated_at before update on storage.objects
+  for each row execute procedure storage.update_updated_at_column();
 
 alter table storage.buckets enable row level security;
 alter table storage.objects enable row level security;

@@ -12,7 +12,7 @@ import { ApiError } from "../_shared/api_error.ts";
 import { bounded } from "../_shared/db.ts";
 import type { VerifiedToken } from "../_shared/jwt.ts";
 import type { PageRequest } from "../_shared/pages.ts";
-import { LimitExceeded, type Measurement, meter } from "./meter.ts";
+import { LimitExceeded, type Measurement, meter, readAhead } from "./meter.ts";
 import type {
   CheckRequest,
   ContentRequest,
@@ -184,7 +184,9 @@ export class UploadsService {
     try {
       await store.put(
         path,
-        (body ?? emptyStream()).pipeThrough(measured.stream),
+        (body === null ? emptyStream() : readAhead(body)).pipeThrough(
+          measured.stream,
+        ),
         request.mimeType,
       );
     } catch (error) {
@@ -296,7 +298,7 @@ export class UploadsService {
     const measured = meter(Number(pending.max_bytes));
     let result: Measurement | { sha256: null; size: number };
     try {
-      await drain(stream.pipeThrough(measured.stream));
+      await drain(readAhead(stream).pipeThrough(measured.stream));
       result = measured.result();
     } catch (error) {
       if (!measured.exceeded && !(error instanceof LimitExceeded)) {

@@ -9,6 +9,9 @@
  */
 
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
 
 /** The private bucket of uploads (created by the uploads migration). */
 export const UPLOADS_BUCKET = "mcp-uploads";
@@ -79,6 +82,7 @@ export function storageAs(options: StorageOptions): ObjectStore {
         headers: {
           authorization: `Bearer ${options.accessToken ?? options.apiKey}`,
         },
+        fetch: streamingFetch,
       },
     },
   );
@@ -132,4 +136,65 @@ function isNotFound(error: unknown): boolean {
     code?: unknown;
   };
   return statusCode === "404" || code === "NoSuchKey" || code === "not_found";
+}
+
+/**
+ * `fetch`, except that a request whose body is a stream goes out through `node:http(s)`. Deno's
+ * fetch sends a streamed body that is itself being read from an incoming request at about a
+ * tenth of the speed node:http does (10 against 88 MiB/s here, docs/benchmarks.md), and relaying
+ * the caller's body to Storage is exactly that. Everything else (JSON calls, downloads) is plain
+ * fetch. supabase-js builds every request either way.
+ */
+export async function streamingFetch(
+  input: string | URL | Request,
+  init?: RequestInit,
+): Promise<Response> {
+  const body = init?.body;
+  if (!(body instanceof ReadableStream) || input instanceof Request) {
+    return await fetch(input, init);
+  }
+  const url = new URL(String(input));
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  const headers: Record<string, string> = {};
+  new Headers(init?.headers).forEach((value, name) => headers[name] = value);
+  return await new Promise<Response>((resolve, reject) => {
+    const outgoing = send(
+      url,
+      { method: init?.method ?? "POST", headers },
+      (incoming) => {
+        const answer = new Headers();
+        for (const [name, value] of Object.entries(incoming.headers)) {
+          if (value !== undefined) {
+            answer.set(name, Array.isArray(value) ? value.join(", ") : value);
+          }
+        }
+        const status = incoming.statusCode ?? 502;
+        const noBody = status === 204 || status === 205 || status === 304;
+        if (noBody) {
+          incoming.resume();
+        }
+        resolve(
+          new Response(
+            noBody ? null : Readable.toWeb(incoming) as ReadableStream<Uint8Array>,
+            {
+              status,
+              statusText: incoming.statusMessage ?? "",
+              headers: answer,
+            },
+          ),
+        );
+      },
+    );
+    outgoing.on("error", reject);
+    // A body that errors (the caller went away, the limit was crossed) aborts the request, so
+    // Storage discards what it received.
+    const source = Readable.fromWeb(
+      body as import("node:stream/web").ReadableStream<Uint8Array>,
+    );
+    source.on("error", (error) => {
+      outgoing.destroy(error);
+      reject(error);
+    });
+    source.pipe(outgoing);
+  });
 }

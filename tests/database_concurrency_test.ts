@@ -209,3 +209,53 @@ Deno.test("update_session lets exactly one of 50 concurrent updates at version 1
     }
   });
 });
+
+/** The columns of mcp_private.upload_result these tests read. */
+interface UploadRow {
+  ok: boolean;
+  error: string | null;
+  duplicate: boolean;
+  created: boolean;
+  upload: { id: string; version: number };
+  remove_path: string | null;
+}
+
+Deno.test("store_upload(): 60 racing uploads of the same bytes make one record; the rest are duplicates of it", async () => {
+  await withUsers(1, async (sql, [user]) => {
+    const sha = "d".repeat(64);
+    const results = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) =>
+        sql<UploadRow[]>`
+          select * from mcp_private.store_upload(${user!.id}, ${user!.authSessionId},
+            ${crypto.randomUUID()}, 'kimi', ${`race-${i}.bin`}, ${sha}, 10, null, null, null)
+        `),
+    );
+    const rows = results.map((result) => {
+      assert.equal(result.status, "fulfilled", String((result as PromiseRejectedResult).reason));
+      return (result as PromiseFulfilledResult<UploadRow[]>).value[0]!;
+    });
+    assert.equal(rows.filter((row) => row.created).length, 1);
+    assert.equal(rows.filter((row) => row.duplicate).length, 59);
+    assert.equal(new Set(rows.map((row) => row.upload.id)).size, 1);
+    assert.equal(rows.filter((row) => row.remove_path !== null).length, 59);
+    const [{ count }] = await sql<[{ count: number }]>`
+      select count(*)::int as count from public.file_uploads where user_id = ${user!.id}
+    `;
+    assert.equal(count, 1);
+  });
+});
+
+Deno.test("store_upload(): 40 racing new contents under one filename get versions 1 to 40, each once", async () => {
+  await withUsers(1, async (sql, [user]) => {
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        sql<UploadRow[]>`
+          select * from mcp_private.store_upload(${user!.id}, ${user!.authSessionId},
+            ${crypto.randomUUID()}, 'glm', 'notes.md', ${i.toString(16).padStart(64, "0")}, 10,
+            null, null, null)
+        `),
+    );
+    const versions = results.map(([row]) => row!.upload.version).sort((a, b) => a - b);
+    assert.deepEqual(versions, Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+});

@@ -159,7 +159,7 @@ Deno.test("uploads: the database failing after the bytes are in Storage leaves n
       sql.unsafe(`
         create role ${role} login password 'x' noinherit;
         grant usage on schema mcp_private to ${role};
-        grant execute on function mcp_private.check_upload(uuid, uuid, text, text, bigint) to ${role};
+        grant execute on function mcp_private.check_upload(uuid, uuid, text, text, bigint, text) to ${role};
       `)
     );
     try {
@@ -181,7 +181,7 @@ Deno.test("uploads: the database failing after the bytes are in Storage leaves n
       await withAdmin((sql) =>
         sql.unsafe(`
           select pg_terminate_backend(pid) from pg_stat_activity where usename = '${role}';
-          revoke all on function mcp_private.check_upload(uuid, uuid, text, text, bigint) from ${role};
+          revoke all on function mcp_private.check_upload(uuid, uuid, text, text, bigint, text) from ${role};
           revoke usage on schema mcp_private from ${role};
           drop role ${role};
         `)

@@ -187,6 +187,38 @@ Deno.test("uploads: the provider limit holds at exactly the limit and one byte o
   });
 });
 
+Deno.test("uploads: a MIME type the provider does not allow is 415 before the body is read", async () => {
+  await withUploadUsers(1, async (fixture) => {
+    const [user] = fixture.users;
+    await withAdmin((sql) =>
+      sql`update public.upload_providers set allowed_mime_types = array['application/pdf', 'image/*']
+          where provider = 'glm'`
+    );
+    try {
+      const refused = await putContent(fixture, user!, randomBytes(2048), {
+        provider: "glm",
+        filename: "notes.txt",
+      }, { contentType: "text/plain" });
+      assertError(refused, 415, "unsupported_media_type");
+      const check = await request(fixture.url, "POST", "/check", {
+        token: user!.token,
+        json: { provider: "glm", sha256: "a".repeat(64), size_bytes: 1, mime_type: "text/plain" },
+      });
+      assertError(check, 415, "unsupported_media_type");
+      const image = await putContent(fixture, user!, randomBytes(2048), {
+        provider: "glm",
+        filename: "picture.png",
+      }, { contentType: "image/png" });
+      assert.equal(image.status, 201, image.text);
+      assert.deepEqual((await leftovers(user!)).objects, [image.body.upload.storage_path]);
+    } finally {
+      await withAdmin((sql) =>
+        sql`update public.upload_providers set allowed_mime_types = null where provider = 'glm'`
+      );
+    }
+  });
+});
+
 Deno.test("uploads: a claimed SHA-256 that does not match the bytes is 422, and nothing is kept", async () => {
   await withUploadUsers(1, async (fixture) => {
     const [user] = fixture.users;

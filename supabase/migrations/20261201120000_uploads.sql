@@ -537,7 +537,8 @@ create function mcp_private.check_upload(
   p_auth_session_id uuid,
   p_provider text,
   p_sha256 text,
-  p_size_bytes bigint
+  p_size_bytes bigint,
+  p_mime_type text default null
 )
 returns mcp_private.upload_result
 language plpgsql
@@ -550,7 +551,7 @@ declare
   v_existing public.file_uploads;
 begin
   v_result := mcp_private.upload_refusal(
-    p_user_id, p_provider, null, null, p_size_bytes, mcp_private.now(), p_auth_session_id);
+    p_user_id, p_provider, null, p_mime_type, p_size_bytes, mcp_private.now(), p_auth_session_id);
   if not v_result.ok then
     return v_result;
   end if;
@@ -562,11 +563,11 @@ begin
   return v_result;
 end
 $$;
-comment on function mcp_private.check_upload(uuid, uuid, text, text, bigint) is
-  'POST /uploads/check: is there a live upload of these bytes (same user and provider)? Answers duplicate with that upload (and its provider_file_id, so the daemon skips the provider upload), and the provider''s max_bytes. SECURITY DEFINER: reads file_uploads past RLS for one user. Granted to mcp_edge only.';
-revoke all on function mcp_private.check_upload(uuid, uuid, text, text, bigint)
+comment on function mcp_private.check_upload(uuid, uuid, text, text, bigint, text) is
+  'POST /uploads/check, and PUT /uploads/content before it reads the body (without a digest, with the declared size and MIME type): is there a live upload of these bytes (same user and provider)? Answers duplicate with that upload (and its provider_file_id, so the daemon skips the provider upload), and the provider''s max_bytes. SECURITY DEFINER: reads file_uploads past RLS for one user. Granted to mcp_edge only.';
+revoke all on function mcp_private.check_upload(uuid, uuid, text, text, bigint, text)
   from public, anon, authenticated, service_role;
-grant execute on function mcp_private.check_upload(uuid, uuid, text, text, bigint) to mcp_edge;
+grant execute on function mcp_private.check_upload(uuid, uuid, text, text, bigint, text) to mcp_edge;
 
 create function mcp_private.refuse_upload(
   p_user_id uuid,

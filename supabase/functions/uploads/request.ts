@@ -133,15 +133,19 @@ export interface CheckRequest {
   provider: string;
   sha256: string;
   sizeBytes: number;
+  mimeType: string | null;
 }
 
-/** The body of `POST /uploads/check`: `{provider, sha256, size_bytes}`. */
+/** The body of `POST /uploads/check`: `{provider, sha256, size_bytes, mime_type?}`. */
 export function parseCheck(body: Record<string, unknown>): CheckRequest {
-  onlyFields(body, ["provider", "sha256", "size_bytes"]);
+  onlyFields(body, ["provider", "sha256", "size_bytes", "mime_type"]);
   return {
     provider: parseProvider(body.provider),
     sha256: parseSha256(body.sha256),
     sizeBytes: parseSize(body.size_bytes),
+    mimeType: body.mime_type === undefined || body.mime_type === null
+      ? null
+      : parseMimeType(body.mime_type),
   };
 }
 

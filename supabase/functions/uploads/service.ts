@@ -133,6 +133,7 @@ export class UploadsService {
       request.provider,
       request.sha256,
       request.sizeBytes,
+      request.mimeType,
     );
     if (!row.ok) throw uploadError(row);
     return {
@@ -158,6 +159,7 @@ export class UploadsService {
       request.provider,
       null,
       request.declaredSize,
+      request.mimeType,
     );
     if (!before.ok) {
       await body?.cancel().catch(() => {});
@@ -437,10 +439,11 @@ export class UploadsService {
     provider: string,
     sha256: string | null,
     size: number | null,
+    mimeType: string | null = null,
   ) {
     return bounded(this.#sql<[ResultRow]>`
       select * from mcp_private.check_upload(
-        ${caller.userId}, ${caller.authSessionId}, ${provider}, ${sha256}, ${size}
+        ${caller.userId}, ${caller.authSessionId}, ${provider}, ${sha256}, ${size}, ${mimeType}
       )
     `).then(([row]) => row);
   }

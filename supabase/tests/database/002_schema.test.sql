@@ -205,7 +205,7 @@ select is(
         order by 1),
   array[
     'mcp_private.begin_upload(uuid,uuid,uuid,text,text,bigint,text,text,jsonb,inet)',
-    'mcp_private.check_upload(uuid,uuid,text,text,bigint)',
+    'mcp_private.check_upload(uuid,uuid,text,text,bigint,text)',
     'mcp_private.close_session(uuid,uuid,uuid,bigint[],inet)',
     'mcp_private.delete_upload(uuid,uuid,uuid,inet)',
     'mcp_private.disconnect_session(uuid,uuid)',

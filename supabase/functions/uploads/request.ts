@@ -143,9 +143,7 @@ export function parseCheck(body: Record<string, unknown>): CheckRequest {
     provider: parseProvider(body.provider),
     sha256: parseSha256(body.sha256),
     sizeBytes: parseSize(body.size_bytes),
-    mimeType: body.mime_type === undefined || body.mime_type === null
-      ? null
-      : parseMimeType(body.mime_type),
+    mimeType: optional(body.mime_type, parseMimeType),
   };
 }
 
@@ -194,9 +192,7 @@ export function parseRecord(
     filename: parseFilename(body.filename, userId, provider),
     sizeBytes: parseSize(body.size_bytes),
     sha256: parseSha256(body.sha256),
-    mimeType: body.mime_type === undefined || body.mime_type === null
-      ? null
-      : parseMimeType(body.mime_type),
+    mimeType: optional(body.mime_type, parseMimeType),
     metadata: body.metadata === undefined ? null : checkMetadata(body.metadata, text),
   };
 }
@@ -230,13 +226,9 @@ export function parseIntent(
   return {
     provider,
     filename: parseFilename(body.filename, userId, provider),
-    sizeBytes: body.size_bytes === undefined || body.size_bytes === null
-      ? null
-      : parseSize(body.size_bytes),
-    sha256: body.sha256 === undefined || body.sha256 === null ? null : parseSha256(body.sha256),
-    mimeType: body.mime_type === undefined || body.mime_type === null
-      ? null
-      : parseMimeType(body.mime_type),
+    sizeBytes: optional(body.size_bytes, parseSize),
+    sha256: optional(body.sha256, parseSha256),
+    mimeType: optional(body.mime_type, parseMimeType),
     metadata: body.metadata === undefined ? null : checkMetadata(body.metadata, text),
   };
 }
@@ -332,6 +324,11 @@ export function parseListFilters(
     provider: provider === null ? null : parseProvider(provider),
     includeDeleted: deleted === "true",
   };
+}
+
+/** `parse(value)`, or null when the field is absent or null. */
+function optional<T>(value: unknown, parse: (value: unknown) => T): T | null {
+  return value === undefined || value === null ? null : parse(value);
 }
 
 function onlyFields(body: Record<string, unknown>, fields: string[]): void {

@@ -97,6 +97,9 @@ Deno.test("parseContent() refuses unknown, repeated and malformed parameters wit
       "provider=kimi&filename=x&sha256=abc",
       "provider=kimi&filename=x&other=1",
       "provider=kimi&provider=glm&filename=x",
+      "provider=kimi&filename=%ff%fe",
+      "provider=kimi&filename=%",
+      "provider=kimi&filename=%c0%ae",
     ]
   ) {
     const error = refusal(() => parseContent(new URL(`http://x/content?${query}`), headers, USER));

@@ -571,6 +571,12 @@ Deno.test("uploads: POST /sweep removes the orphans sweep_uploads() queued, with
       await sql`select mcp_private.sweep_uploads()`;
     });
     const { serviceRoleKey } = (await import("./_helpers/stack.ts")).testStack();
+    const badLimit = await request(fixture.url, "POST", "/sweep", {
+      token: serviceRoleKey,
+      json: { limit: 0 },
+    });
+    assertError(badLimit, 400, "bad_request");
+    // A bare POST (no body, as a cron job sends it) sweeps with the default limit.
     const swept = await request(fixture.url, "POST", "/sweep", { token: serviceRoleKey });
     assert.equal(swept.status, 200, swept.text);
     assert.ok(swept.body.paths.includes(path));

@@ -153,8 +153,11 @@ export function createHandler(
         },
       );
     }
-    const hasBody = c.req.header("content-length") !== "0" &&
-      c.req.raw.body !== null;
+    // The body is optional: a cron job's bare POST sweeps with the default limit.
+    const length = c.req.header("content-length");
+    const hasBody = c.req.raw.body !== null && length !== "0" &&
+      (length !== undefined || c.req.header("transfer-encoding") !== undefined ||
+        c.req.header("content-type") !== undefined);
     const limit = hasBody
       ? parseSweepLimit((await readJsonBody(c.req.raw, MAX_BODY_BYTES)).value)
       : 100;

@@ -250,6 +250,18 @@ export function parseContent(
   headers: Headers,
   userId: string,
 ): ContentRequest {
+  // URLSearchParams turns a malformed escape (`%ff`, a lone `%`) into U+FFFD or keeps it as is;
+  // a filename must arrive exactly, so the raw query must be valid percent-encoded UTF-8.
+  for (const pair of url.search.slice(1).split("&")) {
+    try {
+      decodeURIComponent(pair.replace(/\+/g, " "));
+    } catch {
+      throw new ApiError(
+        "bad_request",
+        "The query string is not valid percent-encoded UTF-8: encode the filename with encodeURIComponent().",
+      );
+    }
+  }
   const known = new Set(["provider", "filename", "sha256"]);
   const unknown = [...url.searchParams.keys()].filter((key) => !known.has(key));
   if (unknown.length > 0) {

@@ -76,6 +76,32 @@ export class McpError extends Error {
  */
 
 /**
+ * @typedef {object} ConnectOptions
+ * @property {{ name: string, version: string }} [client]
+ * @property {number} [heartbeatSeconds] between pings (default 30)
+ * @property {number} [maxBackoffSeconds] longest wait between reconnects (default 30)
+ * @property {number} [refreshMarginSeconds] how long before the access token's expiry to ask for
+ *   a fresh one (default 60)
+ * @property {typeof WebSocket} [WebSocket] the WebSocket class (default the global one)
+ */
+
+/**
+ * @typedef {object} ConnectionEvent
+ * @property {"open" | "pong" | "drop" | "retry" | "refresh" | "closed" | "error"} type
+ * @property {Record<string, unknown>} [detail]
+ */
+
+/**
+ * @typedef {object} Connection
+ * @property {Promise<any>} ready the first successful `hello_ack` (rejects with an McpError when
+ *   the first hello is refused for good)
+ * @property {{ id: string, token: string, expires_at: string, version: number } | null} session
+ * @property {WebSocket | null} socket the current socket, if any
+ * @property {((event: ConnectionEvent) => void) | null} onEvent
+ * @property {() => Promise<void>} close
+ */
+
+/**
  * A client of the project's functions, speaking for the signed-in user of `supabase`.
  *
  * @example
@@ -163,6 +189,181 @@ export function createMcpClient(supabase, options = {}) {
     return { status: response.status, headers: response.headers, body: parsed };
   }
 
+  /**
+   * @param {ConnectOptions} connectOptions
+   * @returns {Connection}
+   */
+  function openConnection(connectOptions) {
+    const Socket = connectOptions.WebSocket ?? globalThis.WebSocket;
+    const heartbeatMs = (connectOptions.heartbeatSeconds ?? 30) * 1000;
+    const maxBackoffMs = (connectOptions.maxBackoffSeconds ?? 30) * 1000;
+    const marginMs = (connectOptions.refreshMarginSeconds ?? 60) * 1000;
+    const wsUrl = functionsUrl.replace(/^http/, "ws") + "/hello";
+    /** @type {(value: any) => void} */
+    let resolveReady = () => {};
+    /** @type {(error: unknown) => void} */
+    let rejectReady = () => {};
+    const ready = new Promise((resolve, reject) => {
+      resolveReady = resolve;
+      rejectReady = reject;
+    });
+    ready.catch(() => {});
+    let attempts = 0;
+    let stopped = false;
+    let everOpened = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let heartbeat;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let refresh;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let retry;
+    /** @type {Connection} */
+    const connection = {
+      ready,
+      session: null,
+      socket: null,
+      onEvent: null,
+      async close() {
+        stopped = true;
+        clearTimeout(heartbeat);
+        clearTimeout(refresh);
+        clearTimeout(retry);
+        const socket = connection.socket;
+        if (!socket || socket.readyState >= 2) return;
+        await new Promise((resolve) => {
+          const timer = setTimeout(() => {
+            socket.close(1000);
+            resolve(undefined);
+          }, 2000);
+          socket.addEventListener("close", () => {
+            clearTimeout(timer);
+            resolve(undefined);
+          });
+          if (socket.readyState === 1) socket.send(JSON.stringify({ op: "bye" }));
+          else socket.close(1000);
+        });
+        emit("closed");
+      },
+    };
+    /** @param {ConnectionEvent["type"]} type @param {Record<string, unknown>} [detail] */
+    function emit(type, detail) {
+      try {
+        connection.onEvent?.({ type, ...(detail ? { detail } : {}) });
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+    /** @param {number} minimumMs */
+    function scheduleRetry(minimumMs = 0) {
+      if (stopped) return;
+      const backoff = Math.min(maxBackoffMs, 250 * 2 ** attempts) * (0.5 + Math.random() / 2);
+      const delay = Math.max(minimumMs, backoff);
+      attempts++;
+      emit("retry", { delay_ms: Math.round(delay), attempt: attempts });
+      retry = setTimeout(open, delay);
+    }
+    /** Asks for the token again shortly before it expires (supabase-js refreshes it then). */
+    function scheduleRefresh(/** @type {string} */ token) {
+      clearTimeout(refresh);
+      const exp = expiryOf(token);
+      if (exp === null) return;
+      const wait = Math.max(0, exp * 1000 - Date.now() - marginMs);
+      refresh = setTimeout(async () => {
+        if (stopped) return;
+        try {
+          const fresh = await accessToken();
+          emit("refresh");
+          if (fresh) scheduleRefresh(fresh);
+        } catch (error) {
+          emit("error", { message: String(error) });
+        }
+      }, wait);
+    }
+    async function open() {
+      if (stopped) return;
+      let token;
+      try {
+        token = await accessToken();
+      } catch (error) {
+        emit("error", { message: String(error) });
+        scheduleRetry();
+        return;
+      }
+      if (!token) {
+        const error = new McpError("jwt_required", 401, "Sign in first: there is no access token.");
+        stopped = true;
+        rejectReady(error);
+        emit("error", { code: error.code });
+        return;
+      }
+      scheduleRefresh(token);
+      const socket = new Socket(wsUrl);
+      connection.socket = socket;
+      let retryAfterMs = 0;
+      let fatal = false;
+      socket.addEventListener("open", () => {
+        socket.send(JSON.stringify({
+          op: "hello",
+          token,
+          ...(connectOptions.client ? { client: connectOptions.client } : {}),
+          ...(connection.session ? { session_token: connection.session.token } : {}),
+        }));
+      });
+      socket.addEventListener("message", (event) => {
+        let message;
+        try {
+          message = JSON.parse(String(event.data));
+        } catch {
+          return;
+        }
+        if (message.op === "pong") {
+          if (connection.session && typeof message.expires_at === "string") {
+            connection.session.expires_at = message.expires_at;
+          }
+          emit("pong", { expires_at: message.expires_at });
+          return;
+        }
+        if (message.op !== "hello_ack") return;
+        if (message.ok) {
+          attempts = 0;
+          connection.session = message.session;
+          everOpened = true;
+          resolveReady(message);
+          emit("open", { resumed: message.resumed, session_id: message.session.id });
+          const ping = () => {
+            if (socket.readyState !== 1 || stopped) return;
+            socket.send(JSON.stringify({ op: "ping" }));
+            heartbeat = setTimeout(ping, heartbeatMs);
+          };
+          clearTimeout(heartbeat);
+          heartbeat = setTimeout(ping, heartbeatMs);
+          return;
+        }
+        const error = new McpError(message.error, 0, message.message, { body: message });
+        if (message.error === "rate_limited" || message.error === "unavailable") {
+          retryAfterMs = Number(message.retry_after ?? 5) * 1000;
+        } else if (message.error === "invalid_token" && connection.session) {
+          // The session cannot be resumed (expired, closed): start a new one.
+          connection.session = null;
+        } else if (message.error !== "token_expired") {
+          fatal = true;
+          stopped = true;
+          rejectReady(error);
+          emit("error", { code: message.error });
+        }
+      });
+      socket.addEventListener("close", (event) => {
+        clearTimeout(heartbeat);
+        if (connection.socket === socket) connection.socket = null;
+        if (stopped || fatal) return;
+        emit("drop", { code: event.code, ever_opened: everOpened });
+        scheduleRetry(retryAfterMs);
+      });
+    }
+    open();
+    return connection;
+  }
+
   return {
     /**
      * The HTTP hello: opens a session with the current access token, or resumes one with its
@@ -185,6 +386,31 @@ export function createMcpClient(supabase, options = {}) {
         },
       });
       return body;
+    },
+
+    /**
+     * A session over WebSocket that stays up: the hello on open, a ping every
+     * `heartbeatSeconds` (each slides the session's expiry), and after a drop a new socket that
+     * resumes the same session with its session token, with a fresh access token, after a
+     * backoff (exponential with jitter, at least the `retry_after` of a `rate_limited` answer).
+     * The access token is asked for again `refreshMarginSeconds` before it expires, so the
+     * supabase client refreshes it in time for the next hello. `close()` says `bye` (the session
+     * is closed) and stops.
+     *
+     * @example
+     * ```js
+     * const connection = mcp.connect({ client: { name: "daemon", version: "1.0.0" } });
+     * const ack = await connection.ready;
+     * connection.onEvent = (event) => console.log(event.type);
+     * // ...
+     * await connection.close();
+     * ```
+     *
+     * @param {ConnectOptions} [connectOptions]
+     * @returns {Connection}
+     */
+    connect(connectOptions = {}) {
+      return openConnection(connectOptions);
     },
 
     sessions: {
@@ -395,4 +621,22 @@ export function createMcpClient(supabase, options = {}) {
       },
     },
   };
+}
+
+/**
+ * The `exp` of a JWT, in seconds, or null when it has none (the payload is read, not verified:
+ * only the server's check counts).
+ *
+ * @param {string} token
+ * @returns {number | null}
+ */
+function expiryOf(token) {
+  try {
+    const part = token.split(".")[1] ?? "";
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+    const exp = JSON.parse(json).exp;
+    return typeof exp === "number" ? exp : null;
+  } catch {
+    return null;
+  }
 }

@@ -75,6 +75,11 @@ Deno.test("connect(): a dropped socket is replaced, resuming the same session", 
 
 Deno.test("connect(): after a drop, a rate-limited resume waits at least retry_after, then succeeds", async () => {
   await withUploadUsers(1, async ({ users: [user] }) => {
+    const [saved] = await withAdmin((sql) =>
+      sql<[{ max_requests: number; per: string }]>`
+        select max_requests, per::text from mcp_private.rate_limit_policies where name = 'hello_user'
+      `
+    );
     await withAdmin((sql) =>
       sql`update mcp_private.rate_limit_policies set max_requests = 1, per = interval '3 seconds'
           where name = 'hello_user'`
@@ -103,7 +108,8 @@ Deno.test("connect(): after a drop, a rate-limited resume waits at least retry_a
       await connection.close();
     } finally {
       await withAdmin((sql) =>
-        sql`update mcp_private.rate_limit_policies set max_requests = 10, per = interval '1 minute'
+        sql`update mcp_private.rate_limit_policies
+            set max_requests = ${saved!.max_requests}, per = ${saved!.per}::interval
             where name = 'hello_user'`
       );
     }

@@ -20,6 +20,10 @@ missing=()
 command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgtap-perl)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+# The browser test (tests/browser_test.ts) drives Debian's Chromium; only the test command asks.
+if [ "${MCP_NEEDS_BROWSER:-}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 
 # Installing a Debian package that ships a service also starts that service: pgbouncer would
 # start a system PgBouncer on port 6432, postgresql-15 a "main" cluster on 5432. The local stack

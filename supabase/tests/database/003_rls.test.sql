@@ -158,7 +158,8 @@ select is((select count(*) from mcp_private.audit_events), 3::bigint,
   'After every probe the audit trail still holds exactly three events');
 select results_eq(
   $$ select name, max_requests from mcp_private.rate_limit_policies order by name $$,
-  $$ values ('auth_failure_ip'::text, 20), ('hello_ip', 50), ('hello_user', 10) $$,
+  $$ values ('auth_failure_ip'::text, 20), ('hello_ip', 50), ('hello_user', 10),
+            ('mcp_request_user', 120) $$,
   'After every probe the rate-limit policies are unchanged');
 select is((select cleanup_batch_size from mcp_private.settings), 10000,
   'After every probe the settings are unchanged');

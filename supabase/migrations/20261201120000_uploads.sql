@@ -507,7 +507,7 @@ comment on function mcp_private.audit_upload(text, uuid, inet, text, public.file
 -- session_id of their JWT (token_revoked once that sign-in has ended). An upload is found only
 -- when it belongs to p_user_id, so nobody learns of another's.
 
-create function mcp_private.list_upload_providers()
+create function mcp_private.list_upload_providers(p_user_id uuid, p_auth_session_id uuid)
 returns json
 language plpgsql
 stable
@@ -515,7 +515,10 @@ security definer
 set search_path = ''
 as $$
 begin
-  return coalesce((
+  if not mcp_private.caller_is_live(p_user_id, p_auth_session_id, mcp_private.now()) then
+    return pg_catalog.json_build_object('ok', false, 'error', 'token_revoked');
+  end if;
+  return pg_catalog.json_build_object('ok', true, 'providers', coalesce((
     select pg_catalog.json_agg(pg_catalog.json_build_object(
         'provider', p.provider,
         'max_bytes', p.max_bytes,
@@ -524,13 +527,14 @@ begin
       ) order by p.provider)
     from public.upload_providers p
     where p.enabled
-  ), '[]'::json);
+  ), '[]'::json));
 end
 $$;
-comment on function mcp_private.list_upload_providers() is
-  'The enabled providers and their limits, for GET /uploads/providers. SECURITY DEFINER: mcp_edge has no grant on the table. Granted to mcp_edge only.';
-revoke all on function mcp_private.list_upload_providers() from public, anon, authenticated, service_role;
-grant execute on function mcp_private.list_upload_providers() to mcp_edge;
+comment on function mcp_private.list_upload_providers(uuid, uuid) is
+  'GET /uploads/providers: {ok, providers} with the enabled providers and their limits, or {ok: false, error: token_revoked} once the caller''s sign-in has ended. SECURITY DEFINER: mcp_edge has no grant on the table. Granted to mcp_edge only.';
+revoke all on function mcp_private.list_upload_providers(uuid, uuid)
+  from public, anon, authenticated, service_role;
+grant execute on function mcp_private.list_upload_providers(uuid, uuid) to mcp_edge;
 
 create function mcp_private.check_upload(
   p_user_id uuid,

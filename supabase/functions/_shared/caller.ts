@@ -9,6 +9,7 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "./api_error.ts";
 import { bearerChallenge, bearerToken } from "./http.ts";
+import { matchesAny } from "./credentials.ts";
 import { AuthError, type JwtVerifier, type VerifiedToken } from "./jwt.ts";
 
 /** The context variables {@linkcode requireUser} sets. */
@@ -38,4 +39,37 @@ export function requireUser(
     }
     await next();
   };
+}
+
+/**
+ * Refuses a request that carries none of `credentials` (the project's service-role and secret
+ * keys) in `Authorization: Bearer` or `apikey` (supabase-js sends the key in both): 401
+ * `server_credential_required` with a challenge. Compared in constant time. `what` names the
+ * operation in the message ("Validating session tokens").
+ */
+export function requireServerCredential(
+  request: Request,
+  credentials: readonly string[],
+  metadataUrl: string,
+  what: string,
+): void {
+  const presented = [
+    bearerToken(request.headers.get("authorization")),
+    request.headers.get("apikey"),
+  ]
+    .filter((value): value is string => value !== null && value !== undefined && value !== "");
+  if (presented.some((value) => matchesAny(value, credentials))) return;
+  throw new ApiError(
+    "server_credential_required",
+    `${what} needs the project's service-role or secret key.`,
+    {
+      headers: {
+        "www-authenticate": bearerChallenge(
+          presented.length > 0,
+          "A server credential is required.",
+          metadataUrl,
+        ),
+      },
+    },
+  );
 }

@@ -65,7 +65,7 @@ export function readServerCredentials(env: Env): string[] {
   if (keys.length === 0) {
     throw new ConfigError(
       "SUPABASE_SERVICE_ROLE_KEY",
-      'Missing "SUPABASE_SERVICE_ROLE_KEY" (or "SUPABASE_SECRET_KEYS"): the server credential of /sessions/validate and /uploads/sweep.',
+      'Missing "SUPABASE_SERVICE_ROLE_KEY" (or "SUPABASE_SECRET_KEYS"): the server credential of /sessions/validate, /uploads/sweep and /authorize.',
     );
   }
   return keys;

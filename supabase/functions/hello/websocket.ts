@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ApiError } from "../_shared/api_error.ts";
 import { logRequest, type LogSink } from "../_shared/log.ts";
 import { HELLO_ERRORS, isProtocolError, MAX_MESSAGE_BYTES, parseHello } from "./protocol.ts";
 import type { HelloFailure, HelloService } from "./service.ts";
@@ -27,7 +28,18 @@ interface OpenSession {
 
 /** Upgrades `request` and runs the protocol on the socket. */
 export function acceptWebSocket(request: Request, options: WebSocketOptions): Response {
-  const { socket, response } = Deno.upgradeWebSocket(request);
+  let upgraded: { socket: WebSocket; response: Response };
+  try {
+    upgraded = Deno.upgradeWebSocket(request);
+  } catch (error) {
+    // `Upgrade: websocket` without the rest of the handshake (Connection: Upgrade,
+    // Sec-WebSocket-Key, version 13) is the client's mistake, not ours.
+    throw new ApiError(
+      "bad_request",
+      `Not a WebSocket handshake: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  const { socket, response } = upgraded;
   const { service, ip, log } = options;
   let session: OpenSession | undefined;
   let phase: "hello" | "open" | "closing" = "hello";

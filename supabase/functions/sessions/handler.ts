@@ -24,14 +24,12 @@ import {
   toApiError,
 } from "../_shared/api_error.ts";
 import { createVerifier } from "../_shared/auth_config.ts";
-import { type CallerVariables, requireUser } from "../_shared/caller.ts";
+import { type CallerVariables, requireServerCredential, requireUser } from "../_shared/caller.ts";
 import { clientIp } from "../_shared/client_ip.ts";
 import type { Env } from "../_shared/config.ts";
-import { matchesAny } from "../_shared/credentials.ts";
 import { connectDatabase } from "../_shared/db.ts";
 import {
   bearerChallenge,
-  bearerToken,
   createApp,
   type FunctionHandler,
   json,
@@ -93,24 +91,12 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
   app.options("*", () => new Response(null, { status: 204 }));
 
   app.post("/validate", async (c) => {
-    // The credential may come in either header (supabase-js sends the key in both).
-    const presented = [bearerToken(c.req.header("authorization") ?? null), c.req.header("apikey")]
-      .filter((value): value is string => value !== undefined && value !== "");
-    if (!presented.some((value) => matchesAny(value, config.serverCredentials))) {
-      throw new ApiError(
-        "server_credential_required",
-        "Validating session tokens needs the project's service-role or secret key.",
-        {
-          headers: {
-            "www-authenticate": bearerChallenge(
-              presented.length > 0,
-              "A server credential is required.",
-              metadataUrl,
-            ),
-          },
-        },
-      );
-    }
+    requireServerCredential(
+      c.req.raw,
+      config.serverCredentials,
+      metadataUrl,
+      "Validating session tokens",
+    );
     const { value } = await readJsonBody(c.req.raw, MAX_BODY_BYTES);
     const token = value.session_token;
     if (typeof token !== "string" || token === "") {

@@ -21,18 +21,11 @@
 
 import type { Context } from "hono";
 import { routePath } from "hono/route";
-import {
-  ApiError,
-  errorHandler,
-  methodNotAllowed,
-  pathNotFound,
-  toApiError,
-} from "../_shared/api_error.ts";
+import { errorHandler, methodNotAllowed, pathNotFound, toApiError } from "../_shared/api_error.ts";
 import { createVerifier } from "../_shared/auth_config.ts";
-import { type CallerVariables, requireUser } from "../_shared/caller.ts";
+import { type CallerVariables, requireServerCredential, requireUser } from "../_shared/caller.ts";
 import { clientIp } from "../_shared/client_ip.ts";
 import type { Env } from "../_shared/config.ts";
-import { matchesAny } from "../_shared/credentials.ts";
 import { connectDatabase } from "../_shared/db.ts";
 import {
   bearerChallenge,
@@ -131,28 +124,12 @@ export function createHandler(
   app.options("*", () => new Response(null, { status: 204 }));
 
   app.post("/sweep", async (c) => {
-    const presented = [
-      bearerToken(c.req.header("authorization") ?? null),
-      c.req.header("apikey"),
-    ]
-      .filter((value): value is string => value !== undefined && value !== "");
-    if (
-      !presented.some((value) => matchesAny(value, config.serverCredentials))
-    ) {
-      throw new ApiError(
-        "server_credential_required",
-        "Sweeping orphaned objects needs the project's service-role or secret key.",
-        {
-          headers: {
-            "www-authenticate": bearerChallenge(
-              presented.length > 0,
-              "A server credential is required.",
-              metadataUrl,
-            ),
-          },
-        },
-      );
-    }
+    requireServerCredential(
+      c.req.raw,
+      config.serverCredentials,
+      metadataUrl,
+      "Sweeping orphaned objects",
+    );
     // The body is optional: a cron job's bare POST sweeps with the default limit.
     const length = c.req.header("content-length");
     const hasBody = c.req.raw.body !== null && length !== "0" &&
@@ -172,7 +149,7 @@ export function createHandler(
 
   app.get(
     "/providers",
-    async () => json({ providers: await service.providers() }),
+    async (c) => json({ providers: await service.providers(c.var.caller) }),
   );
   app.all("/providers", (c) => {
     throw methodNotAllowed(c.req.method, "GET, OPTIONS");

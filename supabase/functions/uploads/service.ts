@@ -116,11 +116,14 @@ export class UploadsService {
   }
 
   /** The enabled providers and their limits. */
-  async providers(): Promise<ProviderJson[]> {
-    const [row] = await bounded(this.#sql<[{ providers: ProviderJson[] }]>`
-      select mcp_private.list_upload_providers() as providers
+  async providers(caller: VerifiedToken): Promise<ProviderJson[]> {
+    const [row] = await bounded(this.#sql<[{
+      result: { ok: boolean; error?: string; providers?: ProviderJson[] };
+    }]>`
+      select mcp_private.list_upload_providers(${caller.userId}, ${caller.authSessionId}) as result
     `);
-    return row.providers;
+    if (!row.result.ok) throw uploadError({ ...emptyRow(), error: row.result.error ?? null });
+    return row.result.providers ?? [];
   }
 
   /** Is there a live upload of these bytes for this provider? */

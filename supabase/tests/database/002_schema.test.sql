@@ -2,19 +2,21 @@
 -- function privileges, function hardening, comments, cron jobs and the append-only audit trail.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(95);
+select plan(103);
 
 -- Tables -------------------------------------------------------------------------------------
 select tables_are('public', array['mcp_sessions', 'upload_providers', 'file_uploads'],
   'public holds exactly the tables the migrations create');
 select tables_are('mcp_private',
-  array['settings', 'rate_limit_policies', 'rate_limit_counters', 'audit_events', 'upload_orphans'],
-  'mcp_private holds exactly the settings, rate-limit, audit and upload-orphan tables');
+  array['settings', 'rate_limit_policies', 'rate_limit_counters', 'audit_events', 'upload_orphans',
+        'tool_scopes'],
+  'mcp_private holds exactly the settings, rate-limit, audit, upload-orphan and tool-scope tables');
 select has_table('public', 'mcp_sessions', 'public.mcp_sessions exists');
 select has_table('mcp_private', 'settings', 'mcp_private.settings exists');
 select has_table('mcp_private', 'rate_limit_policies', 'mcp_private.rate_limit_policies exists');
 select has_table('mcp_private', 'rate_limit_counters', 'mcp_private.rate_limit_counters exists');
 select has_table('mcp_private', 'audit_events', 'mcp_private.audit_events exists');
+select has_table('mcp_private', 'tool_scopes', 'mcp_private.tool_scopes exists');
 
 -- public.mcp_sessions ------------------------------------------------------------------------
 select columns_are('public', 'mcp_sessions', array[
@@ -128,9 +130,10 @@ select results_eq(
   $$ select name, scope, max_requests, per from mcp_private.rate_limit_policies order by name $$,
   $$ values ('auth_failure_ip', 'ip', 20, interval '1 minute'),
             ('hello_ip', 'ip', 50, interval '1 minute'),
-            ('hello_user', 'user', 10, interval '1 minute') $$,
-  'The seeded policies are hello_user 10/min per user, hello_ip 50/min and auth_failure_ip '
-    || '20/min per IP');
+            ('hello_user', 'user', 10, interval '1 minute'),
+            ('mcp_request_user', 'user', 120, interval '1 minute') $$,
+  'The seeded policies are hello_user 10/min and mcp_request_user 120/min per user, hello_ip '
+    || '50/min and auth_failure_ip 20/min per IP');
 
 -- mcp_private.rate_limit_counters ------------------------------------------------------------
 select columns_are('mcp_private', 'rate_limit_counters', array['policy', 'key', 'tat'],
@@ -177,6 +180,23 @@ select is((select am.amname::text from pg_class c join pg_am am on am.oid = c.re
            where c.oid = 'mcp_private.audit_events_occurred_at_idx'::regclass),
   'brin', 'audit_events_occurred_at_idx is a BRIN index');
 
+-- mcp_private.tool_scopes --------------------------------------------------------------------
+select columns_are('mcp_private', 'tool_scopes', array['tool', 'scope', 'description', 'updated_at'],
+  'mcp_private.tool_scopes has exactly the expected columns');
+select col_is_pk('mcp_private', 'tool_scopes', 'tool', 'tool_scopes.tool is the primary key');
+select col_not_null('mcp_private', 'tool_scopes', 'scope', 'tool_scopes.scope is not null');
+select col_type_is('mcp_private', 'tool_scopes', 'updated_at', 'timestamp with time zone',
+  'tool_scopes.updated_at is timestamptz');
+select col_not_null('mcp_private', 'tool_scopes', 'updated_at',
+  'tool_scopes.updated_at is not null');
+select indexes_are('mcp_private', 'tool_scopes', array['tool_scopes_pkey'],
+  'tool_scopes has only its primary key index');
+select results_eq(
+  $$ select tool, scope from mcp_private.tool_scopes order by tool $$,
+  $$ values ('echo'::text, 'mcp:tools.basic'::text), ('read_secret', 'mcp:tools.admin') $$,
+  'The seeded tool scopes are the example server''s: echo needs mcp:tools.basic, read_secret '
+    || 'mcp:tools.admin');
+
 -- Row level security -------------------------------------------------------------------------
 select is_empty(
   $$ select c.oid::regclass::text from pg_class c
@@ -187,7 +207,7 @@ select is(
   (select count(*) from pg_class c
    where c.relnamespace in ('public'::regnamespace, 'mcp_private'::regnamespace)
      and c.relkind in ('r', 'p') and c.relrowsecurity),
-  8::bigint, 'RLS is enabled on all eight tables');
+  9::bigint, 'RLS is enabled on all nine tables');
 
 -- Roles and function privileges --------------------------------------------------------------
 select has_role('mcp_edge', 'The mcp_edge role exists');
@@ -204,6 +224,7 @@ select is(
           and has_function_privilege('mcp_edge', p.oid, 'execute')
         order by 1),
   array[
+    'mcp_private.authorize_mcp_request(uuid,uuid,text[],text,text,inet)',
     'mcp_private.begin_upload(uuid,uuid,uuid,text,text,bigint,text,text,jsonb,inet)',
     'mcp_private.check_upload(uuid,uuid,text,text,bigint,text)',
     'mcp_private.close_session(uuid,uuid,uuid,bigint[],inet)',
@@ -215,7 +236,8 @@ select is(
     'mcp_private.grace_period_start()',
     'mcp_private.hello(uuid,uuid,inet,text,text,text,text)',
     'mcp_private.list_sessions(uuid,uuid,integer,timestamp with time zone,uuid)',
-    'mcp_private.list_upload_providers()',
+    'mcp_private.list_tool_scopes()',
+    'mcp_private.list_upload_providers(uuid,uuid)',
     'mcp_private.list_uploads(uuid,uuid,integer,timestamp with time zone,uuid,text,boolean)',
     'mcp_private.pending_upload(uuid,uuid,uuid)',
     'mcp_private.record_auth_failure(inet,text,jsonb)',
@@ -228,7 +250,7 @@ select is(
     'mcp_private.update_session(uuid,uuid,uuid,bigint[],text,text,jsonb,inet)',
     'mcp_private.validate_session(text)'
   ],
-  'mcp_edge can execute exactly the 23 functions granted to it, and no other in mcp_private');
+  'mcp_edge can execute exactly the 25 functions granted to it, and no other in mcp_private');
 select is_empty(
   $$ select r.name, p.oid::regprocedure::text
      from pg_proc p
@@ -259,7 +281,7 @@ select is(
   (select count(*) from pg_proc p
    where p.pronamespace = 'mcp_private'::regnamespace
      and p.proconfig @> array['search_path=""']),
-  54::bigint, 'All 54 functions in mcp_private pin search_path to an empty string');
+  58::bigint, 'All 58 functions in mcp_private pin search_path to an empty string');
 select is_empty(
   $$ select p.oid::regprocedure::text from pg_proc p
      where p.pronamespace in ('public'::regnamespace, 'mcp_private'::regnamespace)

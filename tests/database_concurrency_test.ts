@@ -70,13 +70,28 @@ async function withUsers(
   }
 }
 
-/** Calls hello for a new JWT session of `user` from `ip`. */
-async function hello(sql: Sql, user: TestUser, ip: string): Promise<HelloRow> {
-  const [row] = await sql<HelloRow[]>`
-    select * from mcp_private.hello(${user.id}::uuid, ${user.authSessionId}::uuid, ${ip}::inet)
-  `;
+/**
+ * Calls hello for a new JWT session of `user` from `ip`. With `now`, in a transaction whose
+ * clock is frozen there (mcp.now, honoured for postgres): racing calls then see one instant, so
+ * an exact count does not depend on how long the machine takes to run them all.
+ */
+async function hello(sql: Sql, user: TestUser, ip: string, now?: string): Promise<HelloRow> {
+  const call = (tx: Sql) =>
+    tx<HelloRow[]>`
+      select * from mcp_private.hello(${user.id}::uuid, ${user.authSessionId}::uuid, ${ip}::inet)
+    `;
+  const rows = now === undefined ? await call(sql) : await sql.begin(async (tx) => {
+    await tx`select set_config('mcp.now', ${now}, true)`;
+    return await call(tx as unknown as Sql);
+  });
+  const [row] = rows;
   assert.ok(row, "hello returns one row");
   return row;
+}
+
+/** One instant for a test's racing calls, in the future so no counter of it has refilled. */
+function frozenNow(): string {
+  return new Date(Date.now() + 3_600_000).toISOString();
 }
 
 /** A random integer in [0, bound). */
@@ -118,8 +133,11 @@ Deno.test("hello admits exactly 10 of 200 concurrent calls for one user", async 
   await withUsers(1, async (sql, [user]) => {
     assert.ok(user);
     const ips = benchmarkingAddresses(200);
+    const now = frozenNow();
     try {
-      const rows = fulfilled(await Promise.allSettled(ips.map((ip) => hello(sql, user, ip))));
+      const rows = fulfilled(
+        await Promise.allSettled(ips.map((ip) => hello(sql, user, ip, now))),
+      );
 
       assert.equal(count(rows, (row) => row.ok), 10, "admitted");
       assert.equal(
@@ -143,7 +161,10 @@ Deno.test("hello admits exactly 50 of 200 concurrent calls from one IP", async (
     try {
       // Ten calls per user, interleaved, so the per-user limit (10) never binds.
       const calls = Array.from({ length: 200 }, (_, i) => users[i % users.length]!);
-      const rows = fulfilled(await Promise.allSettled(calls.map((user) => hello(sql, user, ip))));
+      const now = frozenNow();
+      const rows = fulfilled(
+        await Promise.allSettled(calls.map((user) => hello(sql, user, ip, now))),
+      );
 
       assert.equal(count(rows, (row) => row.ok), 50, "admitted");
       assert.equal(

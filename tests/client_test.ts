@@ -41,7 +41,7 @@ Deno.test("client: hello opens a session and resumes it with its token", async (
   });
 });
 
-Deno.test("client: sessions list, get, update with versions (a stale one is a typed 412) and close", async () => {
+Deno.test("client: sessions list, get, update with versions (two clients: the stale one gets a typed 412) and close", async () => {
   await withUploadUsers(1, async ({ users: [user] }) => {
     const mcp = clientFor(user!.token);
     const { session: opened } = await mcp.hello();
@@ -52,8 +52,10 @@ Deno.test("client: sessions list, get, update with versions (a stale one is a ty
       version: session.version,
     });
     assert.equal(updated.session.version, session.version + 1);
+    // A second client of the same user, holding the version it read before the first wrote.
+    const other = clientFor(user!.token);
     const stale = await rejection(
-      mcp.sessions.update(opened.id, { metadata: { tab: 2 } }, { version: session.version }),
+      other.sessions.update(opened.id, { metadata: { tab: 2 } }, { version: session.version }),
     );
     assert.equal(stale.code, "precondition_failed");
     assert.equal(stale.status, 412);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Sql } from "postgres";
 import { loadKeys } from "../scripts/lib/keys.ts";
 import type { StackState } from "../scripts/lib/stack.ts";
-import { mintAccessToken } from "../scripts/lib/tokens.ts";
+import { mintAccessToken, type MintedToken } from "../scripts/lib/tokens.ts";
 import { type HelloServer, withAdmin } from "./_helpers/hello.ts";
 import { type Answer, type Json, loadOpenApi, type OpenApi } from "./_helpers/openapi.ts";
 import { testStack } from "./_helpers/stack.ts";
@@ -136,6 +136,7 @@ Deno.test("openapi: live answers conform, and every documented status is produce
         revokedSessionId: revoked.sessionId,
         tiny,
         off,
+        mint,
       };
       await healthCases(ctx);
       await helloCases(ctx);
@@ -143,6 +144,7 @@ Deno.test("openapi: live answers conform, and every documented status is produce
       await webSocketProtocol(ctx);
       await sessionsCases(ctx);
       await uploadsCases(ctx);
+      await authorizeCases(ctx);
       await otherMethodCases(ctx);
       await unknownPathCases(ctx);
     });
@@ -205,6 +207,8 @@ interface Context {
   tiny: string;
   /** A disabled provider. */
   off: string;
+  /** Signs `user` in once more: a new access token and its own auth.sessions row. */
+  mint: (user: UploadUser, expiresIn?: number) => Promise<MintedToken>;
 }
 
 /** Runs cases in order; a wrong status or an answer that does not conform is a problem. */
@@ -1169,6 +1173,199 @@ async function uploadsCases(ctx: Context): Promise<void> {
   ]);
 }
 
+/** POST /authorize as an MCP server calls it, with a server credential; and GET /authorize/scopes. */
+async function authorizeCases(ctx: Context): Promise<void> {
+  const { run, stack } = ctx;
+  const authorize = on("/authorize");
+  const scopes = on("/authorize/scopes");
+  const server = { authorization: `Bearer ${stack.serviceRoleKey}` };
+  const resource = "https://mcp.example/mcp";
+  // Live sign-ins of real users, as an MCP server knows them once it verified their tokens.
+  const live = await ctx.mint(ctx.otherUser);
+  const ended = await ctx.mint(ctx.otherUser);
+  const limited = await ctx.mint(ctx.burstUser);
+  const asked = (caller: MintedToken, extra: Record<string, unknown> = {}) => ({
+    user_id: caller.userId,
+    auth_session_id: caller.sessionId,
+    scopes: ["mcp:tools.basic"],
+    tool: "echo",
+    resource,
+    ip: "203.0.113.7",
+    ...extra,
+  });
+  const refusal = (error: string, missing: string[]) => (a: Answer) => {
+    assert.equal(a.body.allowed, false, a.text);
+    assert.equal(a.body.error, error);
+    assert.deepEqual(a.body.missing_scopes, missing);
+    assert.match(a.headers.get("ratelimit-policy")!, /^"mcp_request_user";/);
+  };
+  const [saved] = await withAdmin((sql) =>
+    sql<[{ max_requests: number; per: string }]>`
+      select max_requests, per::text from mcp_private.rate_limit_policies
+      where name = 'mcp_request_user'
+    `
+  );
+  try {
+    await withAdmin((sql) => sql`delete from auth.sessions where id = ${ended.sessionId}`);
+    await run([
+      authorize("POST", 200, "allowed: the tool's scope", {
+        headers: server,
+        json: asked(live),
+        then: (a) => {
+          assert.deepEqual(a.body, { allowed: true, required_scopes: ["mcp:tools.basic"] });
+          assert.match(a.headers.get("ratelimit-policy")!, /^"mcp_request_user";q=\d+;w=\d+$/);
+        },
+      }),
+      authorize("POST", 200, "allowed: no tool, no scopes, the key in apikey", {
+        headers: { apikey: stack.serviceRoleKey },
+        json: { user_id: live.userId, auth_session_id: live.sessionId, resource, tool: null },
+        then: (a) => assert.deepEqual(a.body, { allowed: true, required_scopes: [] }),
+      }),
+      authorize("POST", 200, "allowed: an unguarded tool, an IPv6 address, ids in capitals", {
+        headers: server,
+        json: asked(live, {
+          user_id: live.userId.toUpperCase(),
+          auth_session_id: live.sessionId.toUpperCase(),
+          tool: "tools/unguarded.v2",
+          scopes: [],
+          ip: "2001:DB8::7",
+        }),
+        then: (a) => assert.deepEqual(a.body.required_scopes, []),
+      }),
+      authorize("POST", 200, "refused: insufficient_scope", {
+        headers: server,
+        json: asked(live, { tool: "read_secret" }),
+        then: (a) => {
+          refusal("insufficient_scope", ["mcp:tools.admin"])(a);
+          assert.equal(a.body.retry_after, null);
+        },
+      }),
+      authorize("POST", 200, "refused: token_revoked (its auth.sessions row is gone)", {
+        headers: server,
+        json: asked(ended),
+        then: refusal("token_revoked", []),
+      }),
+      ...([
+        ["an unknown field", asked(live, { client_id: "x" })],
+        ["user_id not a UUID", asked(live, { user_id: "alice" })],
+        ["no auth_session_id", { user_id: live.userId, resource }],
+        ["no resource", { user_id: live.userId, auth_session_id: live.sessionId }],
+        ["scopes as a string", asked(live, { scopes: "mcp:tools.basic" })],
+        ["65 scopes", asked(live, { scopes: Array.from({ length: 65 }, (_, i) => `s${i}`) })],
+        ["a scope with a space", asked(live, { scopes: ["mcp tools"] })],
+        ["an empty tool name", asked(live, { tool: "" })],
+        ["a tool name with a space", asked(live, { tool: "read secret" })],
+        ["a tool as a number", asked(live, { tool: 7 })],
+        ["an ftp resource", asked(live, { resource: "ftp://mcp.example/mcp" })],
+        ["a resource with a fragment", asked(live, { resource: `${resource}#x` })],
+        [
+          "a resource over 2048 characters",
+          asked(live, { resource: `${resource}/${"a".repeat(2048)}` }),
+        ],
+        ["an ip with a port", asked(live, { ip: "[2001:db8::7]:443" })],
+        ["an ip with a zone", asked(live, { ip: "fe80::1%eth0" })],
+        ["an ip with a prefix length", asked(live, { ip: "203.0.113.0/24" })],
+        ["an array", [asked(live)]],
+      ] as const).map(([what, json]) =>
+        authorize("POST", 400, what, {
+          headers: server,
+          json,
+          refused: true,
+          then: errorIs("bad_request"),
+        })
+      ),
+      authorize("POST", 400, "an ip that is no address", {
+        headers: server,
+        json: asked(live, { ip: "999.0.113.7" }),
+        then: errorIs("bad_request"),
+      }),
+      authorize("POST", 400, "malformed JSON", { headers: { ...server, ...JSON_TYPE }, body: "{" }),
+      authorize("POST", 413, "over 16 KiB", {
+        headers: { ...server, ...JSON_TYPE },
+        body: OVERSIZED,
+      }),
+      authorize("POST", 415, "text/plain", {
+        headers: { ...server, ...TEXT_TYPE },
+        body: JSON.stringify(asked(live)),
+      }),
+      authorize("POST", 401, "no credential", {
+        json: asked(live),
+        then: (a) => {
+          errorIs("server_credential_required")(a);
+          assert.doesNotMatch(a.headers.get("www-authenticate")!, /error=/);
+        },
+      }),
+      authorize("POST", 401, "a user's token", {
+        token: ctx.otherUser.token,
+        json: asked(live),
+        then: (a) => {
+          errorIs("server_credential_required")(a);
+          assert.match(a.headers.get("www-authenticate")!, /error="invalid_token"/);
+        },
+      }),
+      authorize("POST", 401, "the anon key as apikey", {
+        headers: { apikey: stack.anonKey },
+        json: asked(live),
+        then: errorIs("server_credential_required"),
+      }),
+      authorize("OPTIONS", 204, "preflight"),
+
+      scopes("GET", 200, "the guarded tools", {
+        headers: server,
+        then: (a) => {
+          const tools = a.body.tools as { tool: string; scope: string }[];
+          assert.deepEqual(tools.find((t) => t.tool === "echo")?.scope, "mcp:tools.basic");
+          assert.deepEqual(tools.find((t) => t.tool === "read_secret")?.scope, "mcp:tools.admin");
+        },
+      }),
+      scopes("GET", 200, "the key in apikey", { headers: { apikey: stack.serviceRoleKey } }),
+      scopes("GET", 401, "no credential", { then: errorIs("server_credential_required") }),
+      scopes("GET", 401, "a user's token", { token: ctx.otherUser.token }),
+      scopes("OPTIONS", 204, "preflight"),
+    ]);
+
+    // One request an hour: the first is admitted, the next refused until the budget refills.
+    await withAdmin((sql) =>
+      sql`
+        update mcp_private.rate_limit_policies set max_requests = 1, per = interval '1 hour'
+        where name = 'mcp_request_user'
+      `
+    );
+    await run([
+      authorize("POST", 200, "allowed: the last request of the budget", {
+        headers: server,
+        json: asked(limited),
+        then: (a) => {
+          assert.equal(a.body.allowed, true, a.text);
+          assert.equal(a.headers.get("ratelimit-policy"), '"mcp_request_user";q=1;w=3600');
+        },
+      }),
+      authorize("POST", 200, "refused: rate_limited", {
+        headers: server,
+        json: asked(limited),
+        then: (a) => {
+          refusal("rate_limited", [])(a);
+          assert.ok(a.body.retry_after > 0 && a.body.retry_after <= 3600, a.text);
+          assert.match(a.headers.get("ratelimit")!, /^"mcp_request_user";r=0;t=\d+$/);
+        },
+      }),
+    ]);
+  } finally {
+    await withAdmin(async (sql) => {
+      await sql`
+        update mcp_private.rate_limit_policies
+        set max_requests = ${saved.max_requests}, per = ${saved.per}::interval
+        where name = 'mcp_request_user'
+      `;
+      await sql`
+        delete from mcp_private.audit_events
+        where user_id = any(${[live.userId, limited.userId]}::uuid[])
+          and event like 'mcp_request%'
+      `;
+    });
+  }
+}
+
 /** Every path's `x-other-methods`, straight from the document: with a token, and without. */
 async function otherMethodCases({ oa, run, uploadsUser }: Context): Promise<void> {
   const cases: Case[] = [];
@@ -1198,6 +1395,7 @@ async function unknownPathCases({ oa, stack, uploadsUser, problems }: Context): 
     ["/sessions/a/b", undefined, "NotFound"],
     ["/uploads/a/b/c", uploadsUser.token, "NotFound"],
     ["/health/deeper", undefined, "NotFound"],
+    ["/authorize/a/b", undefined, "NotFound"],
   ];
   for (const [url, token, name] of paths) {
     const answer = await toAnswer(

@@ -110,6 +110,15 @@ const SESSION_CACHE_ENTRIES = 1000;
 
 /**
  * Why a token was refused, with a stable code (as jose names its errors).
+ *
+ * @example
+ * ```js
+ * try {
+ *   const user = await kit.verifyAccessToken(token);
+ * } catch (error) {
+ *   if (error instanceof TokenError && error.code === "token_expired") askForANewToken();
+ * }
+ * ```
  */
 export class TokenError extends Error {
   /**
@@ -127,6 +136,18 @@ export class TokenError extends Error {
 /**
  * An object that authorizes requests to one MCP server (or validates session tokens for one
  * daemon). Bad options are TypeErrors, thrown here.
+ *
+ * @example
+ * ```js
+ * const kit = createResourceServer({
+ *   supabaseUrl: "https://<ref>.supabase.co",
+ *   resourceUrl: "https://mcp.example.com/mcp",
+ *   serverKey: Deno.env.get("SUPABASE_SERVICE_ROLE_KEY"),
+ *   allowedOrigins: ["https://app.example.com"],
+ * });
+ * const result = await kit.authorize(request, { tool: "read_secret" });
+ * if (!result.ok) return result.response; // 401, 403 or 429, with the spec's challenge
+ * ```
  *
  * @param {ResourceServerOptions} options
  */

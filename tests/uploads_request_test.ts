@@ -115,6 +115,18 @@ Deno.test("parseContent() refuses unknown, repeated and malformed parameters wit
   assert.equal(length.code, "bad_request");
 });
 
+Deno.test("parseContent() refuses a multipart form as the body with 415", () => {
+  const error = refusal(() =>
+    parseContent(
+      new URL("http://x/content?provider=kimi&filename=a.txt"),
+      new Headers({ "content-type": "multipart/form-data; boundary=x" }),
+      USER,
+    )
+  );
+  assert.equal(error.status, 415);
+  assert.equal(error.code, "unsupported_media_type");
+});
+
 Deno.test("parseContent() refuses a traversal as PathRefused, naming the user's prefix", () => {
   const error = refusal(() =>
     parseContent(

@@ -142,7 +142,8 @@ async function serveStorage(storageUrl: string, request: Request): Promise<Respo
 }
 
 function notFound(message: string): Response {
-  return new Response(JSON.stringify({ error: "not_found", message }), {
+  // The functions' own error shape, so a client reads one kind of 404.
+  return new Response(JSON.stringify({ ok: false, error: "not_found", message }), {
     status: 404,
     headers: { "content-type": "application/json; charset=utf-8" },
   });

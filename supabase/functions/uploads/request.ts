@@ -298,9 +298,24 @@ export function parseContent(
     sha256: claimed === null ? null : parseSha256(claimed),
     mimeType: type === null || type.trim() === ""
       ? "application/octet-stream"
-      : parseMimeType(type, "Content-Type"),
+      : contentMimeType(type),
     declaredSize,
   };
+}
+
+/**
+ * The MIME type of a streamed upload. A `multipart/*` body is a form, not a file: Storage would
+ * parse it as one, so it is refused (415) rather than passed on.
+ */
+function contentMimeType(header: string): string {
+  const type = parseMimeType(header, "Content-Type");
+  if (type.startsWith("multipart/")) {
+    throw new ApiError(
+      "unsupported_media_type",
+      "Send the file's bytes as the body, with the file's own Content-Type: a multipart form is not accepted here.",
+    );
+  }
+  return type;
 }
 
 /** The `limit` of `POST /uploads/sweep` (1 to 1000, default 100). */

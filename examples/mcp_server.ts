@@ -15,6 +15,7 @@
 
 import { createMcpHandler, fromJsonSchema, McpServer } from "@modelcontextprotocol/server";
 import { type AuthorizedUser, createResourceServer } from "../kit/resource_server.js";
+import { readLimitedBody } from "../supabase/functions/_shared/http.ts";
 
 /** Options of {@linkcode startExampleServer}. */
 export interface ExampleServerOptions {
@@ -71,8 +72,14 @@ export function startExampleServer(options: ExampleServerOptions): ExampleServer
         return Response.json({ error: "payload_too_large" }, { status: 413 });
       }
 
-      // The tool a tools/call names decides the scope to check; the body is parsed once, here.
-      const text = request.method === "POST" ? await request.text() : null;
+      // The tool a tools/call names decides the scope to check; the body is parsed once, here,
+      // counted as it arrives (a chunked body has no Content-Length to refuse up front).
+      let text: string | null = null;
+      if (request.method === "POST") {
+        const bytes = await readLimitedBody(request, MAX_BODY_BYTES);
+        if (bytes === null) return Response.json({ error: "payload_too_large" }, { status: 413 });
+        text = new TextDecoder().decode(bytes);
+      }
       let parsedBody: unknown = undefined;
       try {
         parsedBody = text === null ? undefined : JSON.parse(text);

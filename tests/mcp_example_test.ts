@@ -314,7 +314,7 @@ Deno.test("example server: over the per-user limit is 429 with Retry-After", asy
   });
 });
 
-Deno.test("example server: a foreign Origin is 403 and a token in the query string is 400", async () => {
+Deno.test("example server: a foreign Origin is 403, a token in the query string 400, a chunked body over 1 MiB 413", async () => {
   await withScopedUser(async (user) => {
     await withExampleServer(async (server) => {
       const foreign = await rawPost(server.url, user.tokens.basic, listTools, {
@@ -332,6 +332,26 @@ Deno.test("example server: a foreign Origin is 403 and a token in the query stri
       const metadata = await fetch(server.metadataUrl);
       assert.equal(metadata.status, 200);
       assert.equal((await metadata.json()).resource, server.url);
+      // A chunked body (no Content-Length) is counted as it arrives: over 1 MiB is 413.
+      let sent = 0;
+      const chunked = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= 1_200_000) return controller.close();
+          controller.enqueue(new Uint8Array(100_000).fill(32));
+          sent += 100_000;
+        },
+      });
+      const huge = await fetch(server.url, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${user.tokens.basic}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: chunked,
+      });
+      assert.equal(huge.status, 413);
+      await huge.body?.cancel();
     });
   });
 });

@@ -17,15 +17,15 @@
  * @module
  */
 
+import { corsAndAccessLog } from "../_shared/access_log.ts";
 import type { Context } from "hono";
-import { routePath } from "hono/route";
 import { errorHandler, methodNotAllowed, pathNotFound } from "../_shared/api_error.ts";
 import type { Env } from "../_shared/config.ts";
 import { requireServerCredential } from "../_shared/caller.ts";
 import { connectDatabase } from "../_shared/db.ts";
-import { createApp, type FunctionHandler, json, setCorsHeaders } from "../_shared/http.ts";
+import { createApp, type FunctionHandler, json } from "../_shared/http.ts";
 import { readJsonBody } from "../_shared/json_body.ts";
-import { logRequest, type LogSink } from "../_shared/log.ts";
+import type { LogSink } from "../_shared/log.ts";
 import { rateLimitHeaders } from "../_shared/rate_limit_headers.ts";
 import { readAuthorizeConfig } from "./config.ts";
 import { MAX_BODY_BYTES, parseAuthorizeRequest } from "./request.ts";
@@ -59,21 +59,16 @@ export function createHandler(env: Env, options: AuthorizeHandlerOptions = {}): 
   const requireCredential = (c: Context, what: string): void =>
     requireServerCredential(c.req.raw, config.serverCredentials, metadataUrl, what);
 
-  app.use("*", async (c, next) => {
-    const started = performance.now();
-    await next();
-    setCorsHeaders(c.res.headers, config.corsOrigin, METHODS);
-    const denial = c.get("denial");
-    logRequest(log, {
+  app.use(
+    "*",
+    corsAndAccessLog({
       fn: "authorize",
-      event: `${c.req.method} ${routePath(c, c.req.routeIndex)}`,
-      outcome: c.res.status < 400 ? "ok" : "error",
-      status: c.res.status,
-      ...(denial ? { code: denial } : {}),
-      latency_ms: Math.round(performance.now() - started),
-      user_id: c.get("userId") ?? null,
-    });
-  });
+      log,
+      corsOrigin: config.corsOrigin,
+      methods: METHODS,
+      caller: (c) => ({ userId: c.get("userId") ?? null, code: c.get("denial") }),
+    }),
+  );
 
   app.options("*", () => new Response(null, { status: 204 }));
 

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { routePath } from "hono/route";
+import { corsAndAccessLog } from "../_shared/access_log.ts";
 import {
   ApiError,
   errorHandler,
@@ -34,10 +34,9 @@ import {
   type FunctionHandler,
   json,
   remoteAddress,
-  setCorsHeaders,
 } from "../_shared/http.ts";
 import { readJsonBody } from "../_shared/json_body.ts";
-import { logRequest, type LogSink } from "../_shared/log.ts";
+import type { LogSink } from "../_shared/log.ts";
 import { isSessionTokenShaped } from "../_shared/validate.ts";
 import { readSessionsConfig } from "./config.ts";
 import {
@@ -74,19 +73,16 @@ export function createHandler(env: Env, options: SessionsHandlerOptions = {}): F
   const ipOf = (request: Request, info: unknown) =>
     clientIp(request, config.clientIp, remoteAddress(info));
 
-  app.use("*", async (c, next) => {
-    const started = performance.now();
-    await next();
-    setCorsHeaders(c.res.headers, config.corsOrigin, METHODS);
-    logRequest(log, {
+  app.use(
+    "*",
+    corsAndAccessLog({
       fn: "sessions",
-      event: `${c.req.method} ${routePath(c, c.req.routeIndex)}`,
-      outcome: c.res.status < 400 ? "ok" : "error",
-      status: c.res.status,
-      latency_ms: Math.round(performance.now() - started),
-      user_id: c.get("caller")?.userId ?? null,
-    });
-  });
+      log,
+      corsOrigin: config.corsOrigin,
+      methods: METHODS,
+      caller: (c) => ({ userId: c.get("caller")?.userId ?? null }),
+    }),
+  );
 
   app.options("*", () => new Response(null, { status: 204 }));
 

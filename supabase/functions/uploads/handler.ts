@@ -19,8 +19,8 @@
  * @module
  */
 
+import { corsAndAccessLog } from "../_shared/access_log.ts";
 import type { Context } from "hono";
-import { routePath } from "hono/route";
 import { errorHandler, methodNotAllowed, pathNotFound, toApiError } from "../_shared/api_error.ts";
 import { createVerifier } from "../_shared/auth_config.ts";
 import { type CallerVariables, requireServerCredential, requireUser } from "../_shared/caller.ts";
@@ -34,10 +34,9 @@ import {
   type FunctionHandler,
   json,
   remoteAddress,
-  setCorsHeaders,
 } from "../_shared/http.ts";
 import { readJsonBody } from "../_shared/json_body.ts";
-import { logError, logRequest, type LogSink } from "../_shared/log.ts";
+import { logError, type LogSink } from "../_shared/log.ts";
 import { readUploadsConfig } from "./config.ts";
 import {
   encodeCursor,
@@ -107,19 +106,16 @@ export function createHandler(
     }
   };
 
-  app.use("*", async (c, next) => {
-    const started = performance.now();
-    await next();
-    setCorsHeaders(c.res.headers, config.corsOrigin, METHODS);
-    logRequest(log, {
+  app.use(
+    "*",
+    corsAndAccessLog({
       fn: "uploads",
-      event: `${c.req.method} ${routePath(c, c.req.routeIndex)}`,
-      outcome: c.res.status < 400 ? "ok" : "error",
-      status: c.res.status,
-      latency_ms: Math.round(performance.now() - started),
-      user_id: c.get("caller")?.userId ?? null,
-    });
-  });
+      log,
+      corsOrigin: config.corsOrigin,
+      methods: METHODS,
+      caller: (c) => ({ userId: c.get("caller")?.userId ?? null }),
+    }),
+  );
 
   app.options("*", () => new Response(null, { status: 204 }));
 

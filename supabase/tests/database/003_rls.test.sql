@@ -32,7 +32,6 @@ select ok((select count(*) from mcp_private.rate_limit_counters) > 0,
   'Fixtures: the hellos wrote rate-limit counters');
 
 -- The probes: every operation on every table, and a session function -------------------------
-create temp table probes (n int primary key, probe text not null, statement text not null);
 insert into probes values
   (1, 'select mcp_sessions (granted columns)', 'select id, user_id, metadata, version from public.mcp_sessions'),
   (2, 'select mcp_sessions.token_hash', 'select token_hash from public.mcp_sessions'),
@@ -52,10 +51,7 @@ insert into probes values
   (16, 'delete audit_events', 'delete from mcp_private.audit_events'),
   (17, 'call list_sessions()', $$select mcp_private.list_sessions(mcp_tests.user_id('alice'), null)$$),
   (18, 'call hello()', $$select mcp_private.hello(mcp_tests.user_id('bob'), mcp_tests.auth_session_id('bob'), '10.9.9.9')$$);
-grant select on probes to anon, authenticated, service_role, mcp_edge;
 
-create temp table expected (role text, n int, outcome text);
-grant select on expected to anon, authenticated, service_role, mcp_edge;
 insert into expected
 select 'anon', n, case when n <= 6 then '42501: permission denied for table mcp_sessions'
   else '42501: permission denied for schema mcp_private' end
@@ -86,13 +82,6 @@ select 'mcp_edge', n, case
   else 'ok' end
 from generate_series(1, 18) n;
 
-create function mcp_tests.matrix() returns table (probe text, outcome text)
-language sql as $$ select probe, mcp_tests.attempt(statement) from probes order by n $$;
-create function mcp_tests.expected_matrix(p_role text) returns table (probe text, outcome text)
-language sql as $$
-  select p.probe, e.outcome from probes p join expected e on e.n = p.n and e.role = p_role order by p.n
-$$;
-grant execute on all functions in schema mcp_tests to anon, authenticated, service_role, mcp_edge;
 
 -- anon -----------------------------------------------------------------------------------------
 select mcp_tests.authenticate_as_anon();

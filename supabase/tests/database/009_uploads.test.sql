@@ -272,7 +272,6 @@ update public.upload_providers set enabled = true, max_bytes = 104857600 where p
 -- The privilege matrix --------------------------------------------------------------------------------
 insert into storage.objects (bucket_id, name, owner) values
   ('mcp-uploads', mcp_tests.user_id('alice')::text || '/kimi/mine', mcp_tests.user_id('alice'));
-create temp table probes (n int primary key, probe text not null, statement text not null);
 insert into probes values
   (1, 'select own file_uploads', $$select 1 / (count(*) filter (where user_id = (select auth.uid())) > 0)::int from public.file_uploads having count(*) filter (where user_id <> (select auth.uid())) = 0$$),
   (2, 'insert file_uploads', $$insert into public.file_uploads (user_id, provider, filename, status, expires_at) values (mcp_tests.user_id('alice'), 'kimi', 'p', 'pending', now())$$),
@@ -287,9 +286,6 @@ insert into probes values
   (11, 'move alice''s object into own folder', $$select 1 / count(*)::int from (update storage.objects set name = coalesce((select auth.uid())::text, 'x') || '/kimi/stolen' where name = mcp_tests.user_id('alice')::text || '/kimi/mine' returning 1) t$$),
   (12, 'delete alice''s object', $$select 1 / count(*)::int from (delete from storage.objects where name = mcp_tests.user_id('alice')::text || '/kimi/mine' returning 1) t$$),
   (13, 'call store_upload()', $$select mcp_private.store_upload(mcp_tests.user_id('alice'), null, gen_random_uuid(), 'kimi', 'p', repeat('1', 64), 1, null, null, null)$$);
-grant select on probes to anon, authenticated, service_role, mcp_edge;
-create temp table expected (role text, n int, outcome text);
-grant select on expected to anon, authenticated, service_role, mcp_edge;
 -- Probes 11 and 12 count the rows they changed: RLS filters an update or delete silently.
 update probes set statement = $probe$do $do$ declare v_rows int; begin update storage.objects set name = coalesce((select auth.uid())::text, 'x') || '/kimi/stolen' where name = mcp_tests.user_id('alice')::text || '/kimi/mine'; get diagnostics v_rows = row_count; if v_rows = 0 then raise exception 'no rows' using errcode = '02000'; end if; end $do$ $probe$ where n = 11;
 update probes set statement = $probe$do $do$ declare v_rows int; begin delete from storage.objects where name = mcp_tests.user_id('alice')::text || '/kimi/mine'; get diagnostics v_rows = row_count; if v_rows = 0 then raise exception 'no rows' using errcode = '02000'; end if; end $do$ $probe$ where n = 12;
@@ -359,13 +355,6 @@ insert into expected (role, n, outcome) values
   ('mcp_edge', 11, '42501: permission denied for schema storage'),
   ('mcp_edge', 12, '42501: permission denied for schema storage'),
   ('mcp_edge', 13, 'ok');
-create function mcp_tests.matrix() returns table (probe text, outcome text)
-language sql as $$ select probe, mcp_tests.attempt(statement) from probes order by n $$;
-create function mcp_tests.expected_matrix(p_role text) returns table (probe text, outcome text)
-language sql as $$
-  select p.probe, e.outcome from probes p join expected e on e.n = p.n and e.role = p_role order by p.n
-$$;
-grant execute on all functions in schema mcp_tests to anon, authenticated, service_role, mcp_edge;
 
 select mcp_tests.authenticate_as_anon();
 select results_eq('select * from mcp_tests.matrix()', $$select * from mcp_tests.expected_matrix('anon')$$,

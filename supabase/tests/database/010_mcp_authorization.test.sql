@@ -182,7 +182,6 @@ select is(
   'list_tool_scopes() lists every tool with its scope and description, by name');
 
 -- The privilege matrix -----------------------------------------------------------------------------
-create temp table probes (n int primary key, probe text not null, statement text not null);
 insert into probes values
   (1, 'select tool_scopes', 'select * from mcp_private.tool_scopes'),
   (2, 'insert tool_scopes', $$insert into mcp_private.tool_scopes (tool, scope) values ('probe', 'probe')$$),
@@ -190,9 +189,6 @@ insert into probes values
   (4, 'delete tool_scopes', 'delete from mcp_private.tool_scopes'),
   (5, 'call authorize_mcp_request()', $$select mcp_private.authorize_mcp_request(mcp_tests.user_id('alice'), mcp_tests.auth_session_id('alice'), '{}', null, 'https://mcp.example/mcp', null)$$),
   (6, 'call list_tool_scopes()', 'select mcp_private.list_tool_scopes()');
-grant select on probes to anon, authenticated, service_role, mcp_edge;
-create temp table expected (role text, n int, outcome text);
-grant select on expected to anon, authenticated, service_role, mcp_edge;
 insert into expected (role, n, outcome)
 select r.role, p.n, '42501: permission denied for schema mcp_private'
 from (values ('anon'), ('authenticated')) r(role) cross join probes p;
@@ -210,13 +206,6 @@ insert into expected (role, n, outcome) values
   ('mcp_edge', 5, 'ok'),
   ('mcp_edge', 6, 'ok');
 insert into expected (role, n, outcome) select 'postgres', n, 'ok' from probes;
-create function mcp_tests.matrix() returns table (probe text, outcome text)
-language sql as $$ select probe, mcp_tests.attempt(statement) from probes order by n $$;
-create function mcp_tests.expected_matrix(p_role text) returns table (probe text, outcome text)
-language sql as $$
-  select p.probe, e.outcome from probes p join expected e on e.n = p.n and e.role = p_role order by p.n
-$$;
-grant execute on all functions in schema mcp_tests to anon, authenticated, service_role, mcp_edge;
 
 select mcp_tests.authenticate_as_anon();
 select results_eq('select * from mcp_tests.matrix()', $$select * from mcp_tests.expected_matrix('anon')$$,

@@ -193,7 +193,13 @@ async function createCluster(options: PostgresOptions): Promise<boolean> {
     "# Local stack settings (scripts/lib/postgres.ts)",
     "listen_addresses = '127.0.0.1'",
     "unix_socket_directories = ''",
-    "shared_preload_libraries = 'pg_cron'",
+    // pg_stat_statements as on hosted Supabase, which preloads it (and auto_explain) too
+    // (supabase/postgres, ansible/files/postgresql_config/postgresql.conf.j2). The benchmarks
+    // read where the SQL hello's time goes from it (scripts/lib/sql_profile.ts); only they create
+    // the extension. Top-level statements by default; a profile switches to track = all
+    // (statements inside PL/pgSQL functions too) for its own run.
+    "shared_preload_libraries = 'pg_cron,pg_stat_statements'",
+    "pg_stat_statements.track = 'top'",
     "cron.database_name = 'postgres'",
     "cron.use_background_workers = on",
     "max_worker_processes = 16",

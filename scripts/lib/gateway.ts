@@ -15,12 +15,15 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Env } from "../../supabase/functions/_shared/config.ts";
-import type { FunctionHandler } from "../../supabase/functions/_shared/http.ts";
-import { streamingFetch } from "../../supabase/functions/uploads/storage.ts";
+import { type FunctionHandler, pathOf } from "../../supabase/functions/_shared/http.ts";
 
-/** A function module: `supabase/functions/<name>/handler.ts`. */
+/**
+ * A function module: `supabase/functions/<name>/handler.ts`. `connectEarly` asks a function
+ * that can to open its first database connection while the server starts (those that cannot
+ * ignore it).
+ */
 interface FunctionModule {
-  createHandler(env: Env): FunctionHandler;
+  createHandler(env: Env, options?: { connectEarly?: boolean }): FunctionHandler;
 }
 
 /** The functions of `functionsDir`: its folders, except `_shared` and hidden ones, sorted. */
@@ -41,21 +44,76 @@ export async function loadFunctions(
 ): Promise<Map<string, FunctionHandler>> {
   const names = await functionNames(functionsDir);
   const handlers = new Map<string, FunctionHandler>();
-  for (const name of names) {
-    const url = pathToFileURL(join(functionsDir, name, "handler.ts")).href;
-    const module = await import(url) as Partial<FunctionModule>;
-    if (typeof module.createHandler !== "function") {
-      throw new Error(`supabase/functions/${name}/handler.ts does not export createHandler(env).`);
-    }
-    try {
-      handlers.set(name, module.createHandler(env));
-    } catch (error) {
-      throw new Error(
-        `Function "${name}" failed to start: ${error instanceof Error ? error.message : error}`,
-      );
-    }
-  }
+  for (const name of names) handlers.set(name, await loadFunction(functionsDir, name, env));
   return handlers;
+}
+
+/**
+ * Imports and builds one function. Throws when its module has no `createHandler` or it fails
+ * to build (a bad configuration), with a message naming the function.
+ */
+export async function loadFunction(
+  functionsDir: string,
+  name: string,
+  env: Env,
+  options: { connectEarly?: boolean } = {},
+): Promise<FunctionHandler> {
+  const url = pathToFileURL(join(functionsDir, name, "handler.ts")).href;
+  const module = await import(url) as Partial<FunctionModule>;
+  if (typeof module.createHandler !== "function") {
+    throw new Error(`supabase/functions/${name}/handler.ts does not export createHandler(env).`);
+  }
+  try {
+    return module.createHandler(env, options);
+  } catch (error) {
+    throw new Error(
+      `Function "${name}" failed to start: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+}
+
+/**
+ * The functions of a server that starts answering before all of them are built: each name maps
+ * to its handler once built, to the promise of it while it is being built, and before that to
+ * the function that builds it, called by the first request for it or by {@linkcode buildAll}.
+ */
+export class FunctionTable {
+  readonly #built = new Map<string, FunctionHandler>();
+  readonly #pending = new Map<string, Promise<FunctionHandler>>();
+  readonly #builders = new Map<string, () => Promise<FunctionHandler>>();
+
+  /** Adds `name`, already built. */
+  add(name: string, handler: FunctionHandler): void {
+    this.#built.set(name, handler);
+  }
+
+  /** Adds `name`, to be built by `build` when it is first needed. */
+  addLazy(name: string, build: () => Promise<FunctionHandler>): void {
+    this.#builders.set(name, build);
+  }
+
+  /** The handler of `name`, the promise of it while it is being built, or undefined. */
+  get(name: string): FunctionHandler | Promise<FunctionHandler> | undefined {
+    return this.#built.get(name) ?? this.#pending.get(name) ?? this.#build(name);
+  }
+
+  /** Builds every function not built yet, one after the other; rejects at the first failure. */
+  async buildAll(): Promise<void> {
+    for (const name of [...this.#builders.keys()]) await this.get(name);
+  }
+
+  #build(name: string): Promise<FunctionHandler> | undefined {
+    const build = this.#builders.get(name);
+    if (!build) return undefined;
+    this.#builders.delete(name);
+    const pending = build();
+    this.#pending.set(name, pending);
+    pending.then((built) => {
+      this.#built.set(name, built);
+      this.#pending.delete(name);
+    }, () => {});
+    return pending;
+  }
 }
 
 /**
@@ -63,29 +121,42 @@ export async function loadFunctions(
  * (404 there without one).
  */
 export function createGateway(
-  functions: Map<string, FunctionHandler>,
+  functions: Map<string, FunctionHandler> | FunctionTable,
   jwks: unknown,
   storageUrl?: string,
-): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+): (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> {
   const jwksBody = JSON.stringify(jwks);
-  return async (request, info) => {
-    const { pathname } = new URL(request.url);
-    const match = /^\/functions\/v1\/([^/]+)(?:\/|$)/.exec(pathname);
+  return (request, info) => {
+    const pathname = pathOf(request.url);
+    const match = FUNCTION_PATH.exec(pathname);
     if (match) {
       const handler = functions.get(match[1]!);
-      if (handler) return await handler(request, info);
+      // A built function is called directly: its answer is the gateway's, with no extra await.
+      if (typeof handler === "function") return handler(request, info);
+      if (handler) return handler.then((built) => built(request, info));
       return notFound(`No function named "${match[1]}".`);
     }
-    if (pathname === "/auth/v1/.well-known/jwks.json" && request.method === "GET") {
-      return new Response(jwksBody, {
-        headers: { "content-type": "application/json", "cache-control": "public, max-age=600" },
-      });
-    }
-    if (storageUrl && pathname.startsWith("/storage/v1/")) {
-      return await serveStorage(storageUrl, request);
-    }
-    return notFound("Not found.");
+    return serveOther(pathname, request, jwksBody, storageUrl);
   };
+}
+
+const FUNCTION_PATH = /^\/functions\/v1\/([^/]+)(?:\/|$)/;
+
+async function serveOther(
+  pathname: string,
+  request: Request,
+  jwksBody: string,
+  storageUrl: string | undefined,
+): Promise<Response> {
+  if (pathname === "/auth/v1/.well-known/jwks.json" && request.method === "GET") {
+    return new Response(jwksBody, {
+      headers: { "content-type": "application/json", "cache-control": "public, max-age=600" },
+    });
+  }
+  if (storageUrl && pathname.startsWith("/storage/v1/")) {
+    return await serveStorage(storageUrl, request);
+  }
+  return notFound("Not found.");
 }
 
 /**
@@ -112,6 +183,8 @@ async function serveStorage(storageUrl: string, request: Request): Promise<Respo
   for (const name of ["connection", "keep-alive", "transfer-encoding", "host"]) {
     headers.delete(name);
   }
+  // Imported on the first Storage request: it brings supabase-js, which hello does not need.
+  const { streamingFetch } = await import("../../supabase/functions/uploads/storage.ts");
   let upstream: Response;
   try {
     // Bodies stream through (node:http, see streamingFetch), so limits and aborts reach Storage.

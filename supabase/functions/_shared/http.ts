@@ -22,7 +22,7 @@ const GATEWAY_PREFIX = "/functions/v1";
  * WebSocket upgrades keep working), and this strips the prefix there.
  */
 export function functionPath(request: Request): string {
-  const { pathname } = new URL(request.url);
+  const pathname = pathOf(request.url);
   const path = pathname === GATEWAY_PREFIX || pathname.startsWith(GATEWAY_PREFIX + "/")
     ? pathname.slice(GATEWAY_PREFIX.length) || "/"
     : pathname;
@@ -30,38 +30,78 @@ export function functionPath(request: Request): string {
   return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
+/**
+ * The path of an absolute URL, exactly as `new URL(url).pathname` gives it. Paths of plain
+ * characters (what clients send) are cut out of the string; any other path (percent escapes,
+ * dot segments, characters the URL parser would escape) goes through the parser. This runs on
+ * every request, twice.
+ */
+export function pathOf(url: string): string {
+  const authority = url.indexOf("://");
+  const start = authority === -1 ? -1 : AUTHORITY_END.exec(url.slice(authority + 3))?.index;
+  if (start !== undefined && start !== -1 && url[authority + 3 + start] === "/") {
+    const from = authority + 3 + start;
+    const rest = PATH_END.exec(url.slice(from));
+    const path = rest ? url.slice(from, from + rest.index) : url.slice(from);
+    if (PLAIN_PATH.test(path) && !path.includes("/.") && !path.includes("//")) return path;
+  }
+  return new URL(url).pathname;
+}
+
+const PLAIN_PATH = /^[A-Za-z0-9/_~!$&'()*+,;=:@-]*$/;
+const AUTHORITY_END = /[/?#]/;
+const PATH_END = /[?#]/;
+
 /** A Hono app rooted at `/<name>`, routing on {@linkcode functionPath}. */
 export function createApp<E extends HonoEnv = BlankEnv>(name: string): Hono<E> {
   return new Hono<E>({ getPath: functionPath }).basePath(`/${name}`);
 }
 
-/** A JSON response with `Cache-Control: no-store`. */
+const JSON_HEADERS = {
+  "content-type": "application/json; charset=utf-8",
+  "cache-control": "no-store",
+} as const;
+
+/** A JSON response with `Cache-Control: no-store`; `headers` are added or replace those. */
 export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
-  const response = new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
-  });
+  if (isLowerCaseRecord(headers)) {
+    // The common case, built in one go: one Headers object, no second pass over it.
+    return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+  }
+  const response = new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
   for (const [name, value] of new Headers(headers)) response.headers.set(name, value);
   return response;
 }
 
+/** True for a plain `{name: value}` object whose names are all lower case (so none repeats). */
+function isLowerCaseRecord(headers: HeadersInit): headers is Record<string, string> {
+  if (Array.isArray(headers) || headers instanceof Headers) return false;
+  for (const name in headers) if (name !== name.toLowerCase()) return false;
+  return true;
+}
+
 /**
- * Sets the CORS headers of every response: `origin` (`*` or one origin), the methods, the
- * request headers clients send, and the response headers scripts may read.
+ * The CORS headers of every response: `origin` (`*` or one origin), the methods, the request
+ * headers clients send, and the response headers scripts may read.
  */
+export function corsHeaders(origin: string, methods: string): Record<string, string> {
+  return {
+    "access-control-allow-origin": origin,
+    ...(origin !== "*" ? { vary: "Origin" } : {}),
+    "access-control-allow-methods": methods,
+    "access-control-allow-headers": "authorization, content-type, x-client-info, apikey, if-match",
+    "access-control-expose-headers":
+      "ratelimit, ratelimit-policy, retry-after, www-authenticate, sunset, etag, link",
+    "access-control-max-age": "86400",
+  };
+}
+
+/** Sets the {@linkcode corsHeaders} on `headers` (`Vary: Origin` is appended, not replaced). */
 export function setCorsHeaders(headers: Headers, origin: string, methods: string): void {
-  headers.set("access-control-allow-origin", origin);
-  if (origin !== "*") headers.append("vary", "Origin");
-  headers.set("access-control-allow-methods", methods);
-  headers.set(
-    "access-control-allow-headers",
-    "authorization, content-type, x-client-info, apikey, if-match",
-  );
-  headers.set(
-    "access-control-expose-headers",
-    "ratelimit, ratelimit-policy, retry-after, www-authenticate, sunset, etag, link",
-  );
-  headers.set("access-control-max-age", "86400");
+  for (const [name, value] of Object.entries(corsHeaders(origin, methods))) {
+    if (name === "vary") headers.append(name, value);
+    else headers.set(name, value);
+  }
 }
 
 /**
@@ -89,12 +129,19 @@ export function bearerToken(header: string | null): string | undefined {
 
 /** The body, or `null` when it is longer than `limit` bytes (then it is not read on). */
 export async function readLimitedBody(request: Request, limit: number): Promise<Uint8Array | null> {
-  const declared = Number(request.headers.get("content-length"));
+  const length = request.headers.get("content-length");
+  const declared = Number(length);
   if (Number.isFinite(declared) && declared > limit) {
     await request.body?.cancel();
     return null;
   }
   if (!request.body) return new Uint8Array();
+  if (length !== null && Number.isFinite(declared)) {
+    // A declared length within the limit: the server holds the body to it, so read it at once
+    // (no reader and chunk list per request). Counted anyway, for a Request built in code.
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    return bytes.byteLength > limit ? null : bytes;
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = request.body.getReader();

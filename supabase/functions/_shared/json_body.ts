@@ -9,6 +9,9 @@
 import { ApiError } from "./api_error.ts";
 import { isJson, readLimitedBody } from "./http.ts";
 
+/** One decoder for every body: a one-shot `decode` keeps no state between calls. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** A JSON object body and the text it was parsed from. */
 export interface JsonBody {
   value: Record<string, unknown>;
@@ -28,7 +31,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
   let text: string;
   let value: unknown;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = UTF8.decode(bytes);
     value = JSON.parse(text);
   } catch {
     throw new ApiError("bad_request", "The body is not valid UTF-8 JSON.");

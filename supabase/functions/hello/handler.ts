@@ -14,6 +14,7 @@ import { ApiError, errorHandler, methodNotAllowed, pathNotFound } from "../_shar
 import {
   bearerChallenge,
   bearerToken,
+  corsHeaders,
   createApp,
   type FunctionHandler,
   json,
@@ -22,7 +23,7 @@ import {
 } from "../_shared/http.ts";
 import { readJsonBody } from "../_shared/json_body.ts";
 import { httpDate } from "../_shared/legacy.ts";
-import { logRequest, type LogSink } from "../_shared/log.ts";
+import { logRequest, type LogSink, stdoutLog } from "../_shared/log.ts";
 import { rateLimitHeaders } from "../_shared/rate_limit_headers.ts";
 import { readHelloConfig } from "./config.ts";
 import {
@@ -42,12 +43,17 @@ export interface HelloHandlerOptions {
   helloTimeoutMs?: number;
   /** How long one database call may take; defaults to 5 s. */
   queryTimeoutMs?: number;
+  /**
+   * Open the first database connection now, not at the first hello (a cold start's first hello
+   * then finds it open or opening). Off by default: building a handler opens nothing.
+   */
+  connectEarly?: boolean;
 }
 
 /** Builds the `hello` function from its environment; throws `ConfigError` on a bad one. */
 export function createHandler(env: Env, options: HelloHandlerOptions = {}): FunctionHandler {
   const config = readHelloConfig(env);
-  const log = options.log ?? ((line: string) => console.log(line));
+  const log = options.log ?? stdoutLog();
   const verifier = createVerifier(config);
   const sql = connectDatabase(config.databaseUrl, {
     max: config.databasePoolSize,
@@ -59,6 +65,7 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     sql,
     ...(options.queryTimeoutMs ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
   });
+  if (options.connectEarly) service.connect();
   const metadataUrl = `${config.publicUrl}/functions/v1/hello/.well-known/oauth-protected-resource`;
   const app = createApp("hello");
 
@@ -82,9 +89,11 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
     return ip;
   };
 
+  // The POST hello builds its answer with these in one go; every other answer gets them here.
+  const cors = corsHeaders(config.corsOrigin, "GET, POST, OPTIONS");
   app.use("*", async (c, next) => {
     await next();
-    if (c.res.status !== 101) {
+    if (c.res.status !== 101 && !c.res.headers.has("access-control-allow-origin")) {
       setCorsHeaders(c.res.headers, config.corsOrigin, "GET, POST, OPTIONS");
     }
   });
@@ -138,7 +147,7 @@ export function createHandler(env: Env, options: HelloHandlerOptions = {}): Func
       latency_ms: Math.round(performance.now() - started),
       user_id: result.ok ? result.ack.user.id : result.userId ?? null,
     });
-    return helloResponse(result, metadataUrl);
+    return helloResponse(result, metadataUrl, cors);
   });
 
   app.all("/", (c) => {
@@ -177,9 +186,15 @@ async function httpHello(
   return await service.hello(message, ip);
 }
 
-/** The HTTP response for a hello result (docs/auth.md). */
-function helloResponse(result: HelloResult, metadataUrl: string): Response {
-  const headers: Record<string, string> = result.rate ? rateLimitHeaders(result.rate) : {};
+/** The HTTP response for a hello result (docs/auth.md), with the CORS headers `cors`. */
+function helloResponse(
+  result: HelloResult,
+  metadataUrl: string,
+  cors: Record<string, string>,
+): Response {
+  const headers: Record<string, string> = result.rate
+    ? { ...cors, ...rateLimitHeaders(result.rate) }
+    : { ...cors };
   if (result.ok) {
     if (result.sunset) headers["sunset"] = httpDate(result.sunset);
     return json(result.ack, 200, headers);

@@ -13,6 +13,7 @@ import { bounded, QUERY_TIMEOUT_MS } from "../_shared/db.ts";
 import { AuthError, type JwtVerifier, type VerifiedToken } from "../_shared/jwt.ts";
 import { graceEnd, isLegacyToken, needsRecordedStart } from "../_shared/legacy.ts";
 import type { RateLimitState } from "../_shared/rate_limit_headers.ts";
+import { sqlText, sqlTyped } from "../_shared/sql_literal.ts";
 import type { HelloConfig } from "./config.ts";
 import type { HelloErrorCode, HelloMessage } from "./protocol.ts";
 
@@ -74,6 +75,8 @@ export class HelloService {
   readonly #timeoutMs: number;
   /** The recorded grace-period start; it never moves once recorded, so it is kept. */
   #graceStart: Date | null | undefined;
+  /** While the connection {@linkcode HelloService.connect} opens is not open yet. */
+  #connecting: Promise<void> | undefined;
 
   constructor(deps: HelloServiceDeps) {
     this.#config = deps.config;
@@ -81,6 +84,18 @@ export class HelloService {
     this.#sql = deps.sql;
     this.#now = deps.now ?? (() => new Date());
     this.#timeoutMs = deps.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
+  }
+
+  /**
+   * Opens the pool's first connection now. A hello that comes while it is opening waits for it
+   * rather than open a second one; a failure is left to that hello to meet (and reconnect).
+   */
+  connect(): void {
+    const connecting = bounded(this.#sql`select 1`, this.#timeoutMs).then(() => {}, () => {});
+    this.#connecting = connecting;
+    connecting.then(() => {
+      if (this.#connecting === connecting) this.#connecting = undefined;
+    });
   }
 
   /** One hello. `ip` is the client address by the trusted-header rule. */
@@ -118,10 +133,11 @@ export class HelloService {
     tokenSent: boolean,
   ): Promise<HelloFailure> {
     try {
+      // One round trip: values inlined as quoted literals (_shared/sql_literal.ts says why).
       const [row] = await bounded(
-        this.#sql<[RateRow & { allowed: boolean; retry_after_seconds: number }]>`
-        select * from mcp_private.record_auth_failure(${ip}::inet, ${code})
-      `,
+        this.#sql<[RateRow & { allowed: boolean; retry_after_seconds: number }]>`${
+          this.#sql.unsafe(failureCall(ip, code))
+        }`,
         this.#timeoutMs,
       );
       const rate = rateState(row);
@@ -217,18 +233,11 @@ export class HelloService {
     ip: string | null,
     verified: VerifiedToken | null,
   ): Promise<HelloResult> {
+    if (this.#connecting) await this.#connecting;
+    // One round trip: the values are inlined as quoted literals (_shared/sql_literal.ts says
+    // why), and the statement is one fragment of a tagged call, which has no parameters.
     const [row] = await bounded(
-      this.#sql<[HelloRow]>`
-      select * from mcp_private.hello(
-        ${verified?.userId ?? null}::uuid,
-        ${verified?.authSessionId ?? null}::uuid,
-        ${ip}::inet,
-        ${verified ? "jwt" : "legacy"},
-        ${message.client?.name ?? null},
-        ${message.client?.version ?? null},
-        ${message.sessionToken ?? null}
-      )
-    `,
+      this.#sql<[HelloRow]>`${this.#sql.unsafe(helloCall(message, ip, verified))}`,
       this.#timeoutMs,
     );
     const rate = rateState(row);
@@ -292,6 +301,24 @@ export class HelloService {
     };
     return { ok: true, ack, rate };
   }
+}
+
+/** The one statement of a hello: `mcp_private.hello(...)` with its values as literals. */
+export function helloCall(
+  message: HelloMessage,
+  ip: string | null,
+  verified: VerifiedToken | null,
+): string {
+  return `select * from mcp_private.hello(${sqlTyped(verified?.userId, "uuid")}, ${
+    sqlTyped(verified?.authSessionId, "uuid")
+  }, ${sqlTyped(ip, "inet")}, ${sqlText(verified ? "jwt" : "legacy")}, ${
+    sqlText(message.client?.name)
+  }, ${sqlText(message.client?.version)}, ${sqlText(message.sessionToken)})`;
+}
+
+/** The one statement of a failed authentication: `mcp_private.record_auth_failure(...)`. */
+export function failureCall(ip: string | null, code: HelloErrorCode): string {
+  return `select * from mcp_private.record_auth_failure(${sqlTyped(ip, "inet")}, ${sqlText(code)})`;
 }
 
 /** The rate-limit columns of `hello_result` (rate_*) or of `rate_limit_result`. */

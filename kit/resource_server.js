@@ -639,6 +639,16 @@ export function createResourceServer(options) {
     return answer;
   }
 
+  /**
+   * How many validated session tokens are remembered now: never more than 1000 (the oldest
+   * goes first), whatever the number of distinct tokens seen.
+   *
+   * @returns {number}
+   */
+  function sessionCacheSize() {
+    return sessionCache.size;
+  }
+
   /** Headers of the server-side calls: the key in both places supabase-js puts it. */
   function serverHeaders() {
     return { authorization: `Bearer ${serverKey}`, apikey: serverKey };
@@ -653,6 +663,7 @@ export function createResourceServer(options) {
     metadataResponse,
     toolScopes,
     validateSessionToken,
+    sessionCacheSize,
   };
 }
 

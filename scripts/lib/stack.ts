@@ -78,14 +78,43 @@ export interface StackState {
   serviceRoleKey: string;
 }
 
+/** The services of a stack that {@linkcode Stack.stopService} can stop and start again. */
+export const STACK_SERVICES = ["postgres", "pgbouncer", "storage"] as const;
+/** One of {@linkcode STACK_SERVICES}. */
+export type StackService = typeof STACK_SERVICES[number];
+
+/** Options for {@linkcode Stack.stopService}. */
+export interface StopServiceOptions {
+  /**
+   * `"SIGKILL"`: a crash (no clean shutdown, nothing flushed, open connections cut by the
+   * kernel). Otherwise the service's own fast shutdown, as {@linkcode Stack.stop} does it.
+   */
+  signal?: "SIGKILL";
+}
+
 /** A running stack. */
 export interface Stack {
   readonly state: StackState;
   readonly keys: LocalKeys;
   readonly database: PreparedDatabase;
+  /**
+   * The running processes, in start order. A service restarted by
+   * {@linkcode Stack.startService} takes its predecessor's place in the array.
+   */
   readonly processes: readonly ServerProcess[];
   /** Stops every process of the stack, last started first, and removes `state.json`. */
   stop(): Promise<void>;
+  /**
+   * Stops one service (fault tests: "the database is down") and waits until it has exited;
+   * the rest of the stack keeps running. Stopping a stopped service does nothing.
+   */
+  stopService(name: StackService, options?: StopServiceOptions): Promise<void>;
+  /**
+   * Starts a service stopped by {@linkcode Stack.stopService} again, on the same port and with
+   * the same folders, and resolves once it accepts work (PostgreSQL and PgBouncer answer a
+   * query, Storage answers HTTP). Starting a running service does nothing.
+   */
+  startService(name: StackService): Promise<void>;
 }
 
 /** The stack's running state, or `null` when no live process owns `dir`. */
@@ -122,6 +151,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const logsDir = join(dir, "logs");
   await Deno.mkdir(logsDir, { recursive: true });
   const processes: ServerProcess[] = [];
+  // How to start each service again, with exactly the options of its first start.
+  const starters = new Map<StackService, () => Promise<ServerProcess>>();
   const stopAll = async () => {
     for (const process of [...processes].reverse()) await process.stop();
     await Deno.remove(join(dir, "state.json")).catch(() => {});
@@ -133,14 +164,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       log(`The postgres OS user cannot enter ${dir}: the cluster lives in ${servers}.`);
     }
     log(`Starting PostgreSQL on 127.0.0.1:${ports.database}...`);
-    const postgres = await startPostgres({
+    const postgresOptions = {
       dataDir: join(servers, "db"),
       installDir: join(servers, "pg"),
       port: ports.database,
       logFile: join(logsDir, "postgres.log"),
       ephemeral: options.ephemeral ?? false,
-    });
+    };
+    const postgres = await startPostgres(postgresOptions);
     processes.push(postgres.process);
+    starters.set("postgres", async () => (await startPostgres(postgresOptions)).process);
 
     const database = await prepareDatabase({ port: ports.database });
     if (database.bootstrapped) log("New database: platform bootstrap and seed loaded.");
@@ -153,14 +186,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     );
 
     log(`Starting PgBouncer (transaction mode) on 127.0.0.1:${ports.pooler}...`);
-    processes.push(
-      await startPgBouncer({
-        dir: join(servers, "pgbouncer"),
-        port: ports.pooler,
-        databasePort: ports.database,
-        logFile: join(logsDir, "pgbouncer.log"),
-      }),
-    );
+    const pgbouncerOptions = {
+      dir: join(servers, "pgbouncer"),
+      port: ports.pooler,
+      databasePort: ports.database,
+      logFile: join(logsDir, "pgbouncer.log"),
+    };
+    processes.push(await startPgBouncer(pgbouncerOptions));
+    starters.set("pgbouncer", () => startPgBouncer(pgbouncerOptions));
 
     const keysFile = join(dir, "keys.json");
     const keys = await loadOrCreateKeys(keysFile);
@@ -189,16 +222,26 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
 
     log(`Starting Storage on ${internalUrl}/storage/v1...`);
-    const storage = await startStorageServer(storagePort, {
+    const storageOptions = {
       dir: join(dir, "storage"),
       databaseUrl: storageDatabaseUrl(ports.database),
       fileSizeLimit: await configuredFileSizeLimit(CONFIG_FILE),
-    }, {
-      JWT_SECRET_KEY: keys.hs256Secret,
-      SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
-    }, join(logsDir, "storage.log"));
-    processes.push(storage);
-    await waitForAnswer(`${internalUrl}/auth/v1/.well-known/jwks.json`, storage, 30_000);
+    };
+    const startStorage = async () => {
+      const storage = await startStorageServer(storagePort, storageOptions, {
+        JWT_SECRET_KEY: keys.hs256Secret,
+        SUPABASE_JWKS: JSON.stringify(publicJwks(keys)),
+      }, join(logsDir, "storage.log"));
+      try {
+        await waitForAnswer(`${internalUrl}/auth/v1/.well-known/jwks.json`, storage, 30_000);
+      } catch (error) {
+        await storage.stop();
+        throw error;
+      }
+      return storage;
+    };
+    processes.push(await startStorage());
+    starters.set("storage", startStorage);
 
     log(`Starting the function server on ${apiUrl}...`);
     const functions = await startFunctionServer(
@@ -231,11 +274,50 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await Deno.writeTextFile(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n", {
       mode: 0o600,
     });
-    return { state, keys, database, processes, stop: stopAll };
+    return {
+      state,
+      keys,
+      database,
+      processes,
+      stop: stopAll,
+      stopService: (name, stopOptions) => stopService(processes, name, stopOptions),
+      startService: (name) => startService(processes, name, starters.get(name)!),
+    };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+async function stopService(
+  processes: ServerProcess[],
+  name: StackService,
+  options: StopServiceOptions = {},
+): Promise<void> {
+  const process = processes.find((candidate) => candidate.name === name);
+  if (!process) throw new Error(`The stack has no "${name}" service.`);
+  if (process.hasExited()) return;
+  if (options.signal === "SIGKILL") {
+    try {
+      Deno.kill(process.pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+    await process.exited;
+  } else {
+    await process.stop();
+  }
+}
+
+async function startService(
+  processes: ServerProcess[],
+  name: StackService,
+  start: () => Promise<ServerProcess>,
+): Promise<void> {
+  const index = processes.findIndex((candidate) => candidate.name === name);
+  if (index < 0) throw new Error(`The stack has no "${name}" service.`);
+  if (!processes[index]!.hasExited()) return;
+  processes[index] = await start();
 }
 
 /** The PgBouncer URL of the edge functions' role (mcp_edge, given a login locally). */

@@ -1,12 +1,24 @@
 /**
- * The machinery of tests/fuzz_test.ts: a seeded random source, mutators of JSON bodies, headers,
- * query strings and path segments, and a raw HTTP/1.1 client for the requests `fetch` will not
- * send as written (absurd `Content-Length`, `..` in the path, header bytes outside Latin-1).
+ * The machinery of the fuzz tests (tests/fuzz_test.ts over real HTTP, tests/fuzz_inprocess_test.ts
+ * through the in-process gateway): a seeded random source, mutators of JSON bodies, headers,
+ * query strings and path segments, the operations with their valid requests, the judgement of
+ * an answer against docs/openapi.json, WebSocket frames, and a raw HTTP/1.1 client for the
+ * requests `fetch` will not send as written (absurd `Content-Length`, `..` in the path, header
+ * bytes outside Latin-1).
  *
  * @module
  */
 
+import assert from "node:assert/strict";
 import fc from "fast-check";
+import type { Sql } from "postgres";
+import { loadKeys } from "../../scripts/lib/keys.ts";
+import type { StackState } from "../../scripts/lib/stack.ts";
+import { mintAccessToken } from "../../scripts/lib/tokens.ts";
+import { withAdmin } from "./hello.ts";
+import type { Answer, Json, OpenApi } from "./openapi.ts";
+import { accessClaims, createTestKeys, sign, signHs256WithBytes } from "./tokens.ts";
+import { sha256, type UploadUser } from "./uploads.ts";
 
 /** A request as the fuzzer sends it, and as a failure reports it. */
 export interface FuzzRequest {
@@ -482,4 +494,520 @@ function bodyText(body: Uint8Array): string {
     text = `hex ${[...body.subarray(0, 300)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
   }
   return text.length > 400 ? `${text.slice(0, 400)}...` : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operations, their valid requests and mutations, and the judgement of an answer: shared by
+// the fuzz over real HTTP (tests/fuzz_test.ts) and the in-process one
+// (tests/fuzz_inprocess_test.ts), so that both draw the same cases from one seed.
+
+/** The rate-limit policies the fuzz lifts: every request comes from one address, most fail. */
+export const RATE_POLICIES = ["hello_ip", "auth_failure_ip", "hello_user", "mcp_request_user"];
+
+/** The OpenAPI pointer of the hello WebSocket's description. */
+export const WS_BASE = "/paths/~1hello/get/x-websocket";
+
+/** One operation to fuzz, and how to build its valid request. */
+export interface Target {
+  method: string;
+  /** The documented path template. */
+  path: string;
+  /** server: the service-role key; user: the fuzz user's access token; none: no credential. */
+  auth: "user" | "server" | "none";
+  /** A valid JSON body, when the operation takes one. */
+  body?: Record<string, unknown>;
+  /** Valid query parameters. */
+  query?: Record<string, string>;
+  /** Valid path parameter values for `{id}`. */
+  ids?: string[];
+  /** Sends If-Match (the valid value, when known). */
+  ifMatch?: () => string;
+  /** The body is not JSON (PUT /uploads/content). */
+  bytes?: Uint8Array;
+}
+
+/** A problem found, with the request that produced it. */
+export interface Finding {
+  kind: string;
+  detail: string;
+  request: string;
+}
+
+/** The credentials `build` mixes in. */
+export interface Credentials {
+  user: string;
+  server: string;
+  /** Broken, foreign and misplaced variants of a valid credential. */
+  authVariants: (valid: string) => (string | null)[];
+}
+
+/** How the setup calls a function: `fetch`, or the in-process gateway. */
+export type Fetcher = (url: string, init: RequestInit) => Promise<Response>;
+
+/** The fuzz user's state the targets refer to. */
+export interface FuzzTargets {
+  targets: Target[];
+  credentials: Credentials;
+  sessionId: string;
+  sessionToken: string;
+  /** Reads the session's current ETag again (after a request changed it). */
+  refreshEtag(): Promise<void>;
+}
+
+/** What {@linkcode fuzzTargets} needs. */
+export interface TargetOptions {
+  oa: OpenApi;
+  stack: StackState;
+  user: UploadUser;
+  provider: string;
+  fetcher: Fetcher;
+}
+
+/**
+ * Valid setup requests (a session with its ETag, an upload record and an intent, so that
+ * mutations reach past the 404s), then one target per documented operation. Throws when an
+ * operation of the document has no target.
+ */
+export async function fuzzTargets(options: TargetOptions): Promise<FuzzTargets> {
+  const { oa, stack, user, provider, fetcher } = options;
+  const base = stack.functionsUrl;
+  const keys = await loadKeys(stack.keysFile);
+  const testKeys = await createTestKeys();
+  const call = (method: string, path: string, json?: unknown) =>
+    callJson(fetcher, base, method, path, user.token, json);
+
+  const hello = await call("POST", "/hello", {
+    op: "hello",
+    client: { name: "fuzz", version: "1" },
+  });
+  assert.equal(hello.status, 200, hello.text);
+  const sessionId: string = hello.body.session.id;
+  const sessionToken: string = hello.body.session.token;
+  let etag = '"1"';
+  const refreshEtag = async () => {
+    etag = (await call("GET", `/sessions/${sessionId}`)).headers.get("etag") ?? etag;
+  };
+  await refreshEtag();
+  const digest = sha256(new TextEncoder().encode("fuzz"));
+  const record = await call("POST", "/uploads", {
+    provider,
+    provider_file_id: "fz-1",
+    filename: "fuzz/a.txt",
+    size_bytes: 4,
+    sha256: digest,
+  });
+  assert.ok(record.status === 201 || record.status === 200, record.text);
+  const uploadId: string = record.body.upload?.id ?? record.body.id;
+  const intent = await call("POST", "/uploads/intents", {
+    provider,
+    filename: "fuzz/b.txt",
+    size_bytes: 4,
+    sha256: digest,
+  });
+  assert.equal(intent.status, 201, intent.text);
+  const intentId: string = intent.body.upload?.id ?? intent.body.id ?? intent.body.upload_id;
+  const authSession = await withAdmin((sql: Sql) =>
+    sql<{ id: string }[]>`select id from auth.sessions where user_id = ${user.userId} limit 1`
+  );
+
+  // Credentials to mix in: valid, expired, of another algorithm or key, malformed.
+  const claims = accessClaims(`${stack.apiUrl}/auth/v1`, user.userId, crypto.randomUUID());
+  const expired = await withAdmin((sql: Sql) =>
+    mintAccessToken(sql, keys, { email: user.email, apiUrl: stack.apiUrl, expiresIn: -3600 })
+  );
+  const foreign = [
+    await sign(testKeys, claims, "stranger"),
+    await sign(testKeys, claims, "RS256"),
+    await signHs256WithBytes(claims, crypto.getRandomValues(new Uint8Array(32))),
+    `${btoa('{"alg":"none","typ":"JWT"}')}.${btoa(JSON.stringify(claims))}.`,
+    expired.token,
+  ];
+  const authVariants = (valid: string): (string | null)[] => [
+    null,
+    "",
+    "Bearer",
+    "Bearer ",
+    `Bearer  ${valid}`,
+    `bearer ${valid}`,
+    `BEARER ${valid}`,
+    `Basic ${btoa("a:b")}`,
+    `Bearer ${"A".repeat(20 * 1024)}`,
+    `Bearer ${valid}x`,
+    `Bearer ${valid.slice(0, -3)}`,
+    `Bearer ${valid} ${valid}`,
+    `Bearer ${stack.anonKey}`,
+    `Bearer ${user.token}`,
+    `Bearer ${stack.serviceRoleKey}`,
+    ...foreign.map((t) => `Bearer ${t}`),
+    "Bearer not.a.jwt",
+    "Bearer ....",
+    `Bearer ${"\u00ff".repeat(10)}`,
+  ];
+
+  const targets: Target[] = [];
+  const add = (t: Target) => targets.push(t);
+  add({ method: "GET", path: "/health", auth: "none" });
+  add({ method: "HEAD", path: "/health", auth: "none" });
+  add({ method: "GET", path: "/hello", auth: "none" });
+  add({
+    method: "POST",
+    path: "/hello",
+    auth: "user",
+    body: { op: "hello", client: { name: "fuzz", version: "1" }, session_token: sessionToken },
+  });
+  add({ method: "OPTIONS", path: "/hello", auth: "none" });
+  add({ method: "GET", path: "/hello/.well-known/oauth-protected-resource", auth: "none" });
+  add({ method: "GET", path: "/sessions", auth: "user", query: { limit: "2" } });
+  add({ method: "GET", path: "/sessions/{id}", auth: "user", ids: [sessionId] });
+  add({
+    method: "DELETE",
+    path: "/sessions/{id}",
+    auth: "user",
+    ids: [sessionId],
+    ifMatch: () => etag,
+  });
+  add({
+    method: "PATCH",
+    path: "/sessions/{id}",
+    auth: "user",
+    ids: [sessionId],
+    ifMatch: () => etag,
+    body: { client: { name: "fuzz", version: "2" }, metadata: { a: 1, b: [true, null] } },
+  });
+  add({
+    method: "POST",
+    path: "/sessions/validate",
+    auth: "server",
+    body: { session_token: sessionToken },
+  });
+  add({ method: "GET", path: "/uploads/providers", auth: "user" });
+  add({
+    method: "POST",
+    path: "/uploads/check",
+    auth: "user",
+    body: { provider, sha256: digest, size_bytes: 4, mime_type: "text/plain" },
+  });
+  add({
+    method: "PUT",
+    path: "/uploads/content",
+    auth: "user",
+    query: { provider, filename: "fuzz/c.txt", sha256: digest },
+    bytes: new TextEncoder().encode("fuzz"),
+  });
+  add({
+    method: "POST",
+    path: "/uploads/intents",
+    auth: "user",
+    body: { provider, filename: "fuzz/d.txt", size_bytes: 4, sha256: digest, metadata: {} },
+  });
+  add({ method: "POST", path: "/uploads/{id}/finalize", auth: "user", ids: [intentId] });
+  add({
+    method: "GET",
+    path: "/uploads",
+    auth: "user",
+    query: { limit: "2", provider, include_deleted: "true" },
+  });
+  add({
+    method: "POST",
+    path: "/uploads",
+    auth: "user",
+    body: {
+      provider,
+      provider_file_id: "fz-2",
+      filename: "fuzz/e.txt",
+      size_bytes: 4,
+      sha256: digest,
+      mime_type: "text/plain",
+      metadata: { k: "v" },
+    },
+  });
+  add({ method: "GET", path: "/uploads/{id}", auth: "user", ids: [uploadId] });
+  add({ method: "DELETE", path: "/uploads/{id}", auth: "user", ids: [uploadId] });
+  add({ method: "POST", path: "/uploads/sweep", auth: "server", body: { limit: 1 } });
+  add({
+    method: "POST",
+    path: "/authorize",
+    auth: "server",
+    body: {
+      user_id: user.userId,
+      auth_session_id: authSession[0]?.id ?? crypto.randomUUID(),
+      scopes: ["mcp:tools"],
+      tool: "echo",
+      resource: `${stack.functionsUrl}/hello`,
+    },
+  });
+  add({ method: "GET", path: "/authorize/scopes", auth: "server" });
+  // Every documented operation is a target (OPTIONS preflights only once, above, for hello).
+  for (const [path, item] of Object.entries(oa.paths)) {
+    for (const method of ["get", "put", "post", "delete", "patch", "head"]) {
+      if (!item[method]) continue;
+      if (!targets.some((t) => t.path === path && t.method === method.toUpperCase())) {
+        throw new Error(`fuzz: no target for ${method.toUpperCase()} ${path}`);
+      }
+    }
+  }
+  return {
+    targets,
+    credentials: { user: user.token, server: stack.serviceRoleKey, authVariants },
+    sessionId,
+    sessionToken,
+    refreshEtag,
+  };
+}
+
+/**
+ * Runs `fn` with the fuzz's database settings: the rate limits of {@linkcode RATE_POLICIES}
+ * lifted and a small upload provider of its own (its name given to `fn`); both undone
+ * afterwards, also when `fn` fails.
+ */
+export async function withFuzzSettings<T>(fn: (provider: string) => Promise<T>): Promise<T> {
+  const saved = await withAdmin((sql) =>
+    sql<{ name: string; max_requests: number }[]>`
+      select name, max_requests from mcp_private.rate_limit_policies
+      where name = any(${RATE_POLICIES})
+    `
+  );
+  const provider = `fz-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await withAdmin(async (sql) => {
+      await sql`
+        update mcp_private.rate_limit_policies set max_requests = 1000000
+        where name = any(${RATE_POLICIES})
+      `;
+      await sql`
+        insert into public.upload_providers (provider, max_bytes, allowed_mime_types)
+        values (${provider}, 4096, null)
+      `;
+    });
+    return await fn(provider);
+  } finally {
+    await withAdmin(async (sql) => {
+      for (const { name, max_requests } of saved) {
+        await sql`
+          update mcp_private.rate_limit_policies set max_requests = ${max_requests}
+          where name = ${name}
+        `;
+      }
+      await sql`delete from public.file_uploads where provider = ${provider}`;
+      await sql`delete from public.upload_providers where provider = ${provider}`;
+    });
+  }
+}
+
+/** A valid request of `target`, then mutated in one to three places. */
+export function build(
+  rng: Rng,
+  pools: Pools,
+  target: Target,
+  credentials: Credentials,
+): FuzzRequest {
+  const valid = target.auth === "server" ? credentials.server : credentials.user;
+  const headers: [string, string][] = [];
+  let raw = false;
+  // Path.
+  let path = target.path;
+  if (path.includes("{id}")) {
+    if (rng.chance(0.35)) {
+      const bad = badSegments(rng, pools);
+      raw ||= bad.raw;
+      path = path.replace("{id}", bad.segment);
+    } else {
+      const id = rng.chance(0.7) ? rng.pick(target.ids!) : crypto.randomUUID();
+      path = path.replace("{id}", rng.chance(0.2) ? id.toUpperCase() : id);
+    }
+  }
+  // Query.
+  const query: [string, string][] = Object.entries(target.query ?? {}).map((
+    [k, v],
+  ) => [k, encodeURIComponent(v)]);
+  if (rng.chance(0.4) || (target.query && rng.chance(0.3))) {
+    const mutations = 1 + rng.int(3);
+    for (let i = 0; i < mutations; i++) {
+      const keys = [...Object.keys(target.query ?? {}), "limit", "cursor", "x", "", "%zz"];
+      switch (rng.int(4)) {
+        case 0:
+          query.push([rng.pick(keys), badQueryValue(rng, pools)]);
+          break;
+        case 1:
+          if (query.length > 0) query.splice(rng.int(query.length), 1);
+          break;
+        case 2:
+          if (query.length > 0) query[rng.int(query.length)]![1] = badQueryValue(rng, pools);
+          break;
+        default: {
+          const [k, v] = query[0] ?? ["limit", "1"];
+          query.push([k, v], [k, badQueryValue(rng, pools)]);
+        }
+      }
+    }
+  }
+  let url = path;
+  if (query.length > 0) url += "?" + query.map(([k, v]) => `${k}=${v}`).join("&");
+  if (rng.chance(0.03)) url += rng.pick(["&", "?", "#frag", "?&&=&", "%"]);
+  // Authorization.
+  if (target.auth !== "none" && rng.chance(0.7)) {
+    headers.push(["authorization", `Bearer ${valid}`]);
+  } else {
+    const variant = rng.pick(credentials.authVariants(valid));
+    if (variant !== null) {
+      headers.push(["authorization", variant]);
+      if ([...variant].some((c) => c.charCodeAt(0) > 0xff)) raw = true;
+    }
+  }
+  if (target.auth === "server" && rng.chance(0.15)) {
+    headers.push(["apikey", rng.pick([credentials.server, "", "x", credentials.user])]);
+  }
+  if (target.ifMatch) {
+    if (rng.chance(0.5)) headers.push(["if-match", target.ifMatch()]);
+    else if (rng.chance(0.8)) headers.push(["if-match", rng.pick(IF_MATCH)]);
+  }
+  // Body.
+  let body: Uint8Array | null = null;
+  const takesBody = target.body !== undefined || target.bytes !== undefined;
+  if (target.body !== undefined) {
+    body = rng.chance(0.8) ? mutateBody(rng, pools, target.body).body : randomBody(rng, pools).body;
+  } else if (target.bytes !== undefined) {
+    body = rng.chance(0.5) ? target.bytes : randomBody(rng, pools).body;
+  } else if (rng.chance(0.15) && target.method !== "GET" && target.method !== "HEAD") {
+    body = randomBody(rng, pools).body;
+  }
+  if (takesBody || body !== null) {
+    if (rng.chance(0.7)) {
+      headers.push([
+        "content-type",
+        target.bytes ? "application/octet-stream" : "application/json",
+      ]);
+    } else if (rng.chance(0.85)) {
+      headers.push(["content-type", rng.pick(CONTENT_TYPES)]);
+    }
+  }
+  if (rng.chance(0.05)) {
+    headers.push(["x-forwarded-for", rng.pick(["1.2.3.4", "::1", "garbage", "1.1.1.1, 2.2.2.2"])]);
+  }
+  // Content-Length that does not say the truth (never more than is sent: the peer would wait).
+  if (rng.chance(0.05)) {
+    raw = true;
+    const length = body?.length ?? 0;
+    headers.push([
+      "content-length",
+      rng.pick([
+        "abc",
+        "-1",
+        "1e3",
+        "+5",
+        " 0",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "0",
+        `${length}, ${length}`,
+        `${length}, 1`,
+        `0x${length.toString(16)}`,
+      ]),
+    ]);
+  } else if (raw && body !== null) {
+    headers.push(["content-length", String(body.length)]);
+  }
+  return { method: target.method, url, headers, body, raw };
+}
+
+/** An answer's text as JSON; `{raw}` when it is not JSON, null when empty. */
+export function parseAnswer(text: string): unknown {
+  try {
+    return text === "" ? null : JSON.parse(text);
+  } catch {
+    return { raw: text };
+  }
+}
+
+/** What is wrong with `answer` to `request`: a 5xx, an error not shaped as documented, etc. */
+export function judge(
+  oa: OpenApi,
+  target: Target,
+  request: FuzzRequest,
+  answer: Answer,
+): { kind: string; detail: string }[] {
+  const problems: { kind: string; detail: string }[] = [];
+  const snippet = `${answer.status} ${answer.text.slice(0, 300)}`;
+  if (answer.status >= 500) problems.push({ kind: "5xx", detail: snippet });
+  const head = request.method === "HEAD";
+  if (answer.status >= 400 && !head) {
+    const body = answer.body as Json | null;
+    const isError = typeof body === "object" && body !== null && body.ok === false &&
+      typeof body.error === "string" && typeof body.message === "string" &&
+      body.message.length > 0;
+    // Only a request that reaches the hello function answers hello_ack: `/hello&` or `/hello%`
+    // names no function, and the gateway answers that 404 itself.
+    const helloPath = /^\/hello(?:[/?#]|$)/.test(request.url);
+    if (!isError) {
+      problems.push({ kind: "4xx not a JSON error", detail: snippet });
+    } else if (helloPath && target.path === "/hello" && body.op !== "hello_ack") {
+      problems.push({ kind: "hello error without op hello_ack", detail: snippet });
+    }
+  }
+  // Against the document, when the request still names the operation's path.
+  const path = request.url.split("?")[0]!.split("#")[0]!;
+  const pattern = target.path.replace(/[.]/g, "\\.").replace(/\{[^}]+\}/g, "[^/?]+");
+  const segment = path.match(/\/(?:sessions|uploads)\/([^/]+)/)?.[1] ?? "";
+  const oddSegment = /%2f|%2e|^\.\.?$/i.test(segment);
+  if (new RegExp(`^${pattern}$`).test(path) && !oddSegment && !request.raw) {
+    for (const problem of oa.check(request.method, target.path, answer)) {
+      problems.push({ kind: "not as documented", detail: problem.slice(0, 500) });
+    }
+  }
+  return problems;
+}
+
+/** A WebSocket frame: a valid first (hello) or later (ping, bye, ...) message, or a mutation. */
+export function wsFrame(
+  rng: Rng,
+  pools: Pools,
+  first: boolean,
+  token: string,
+): { data: string | Uint8Array; what: string } {
+  const valid = first
+    ? { op: "hello", token, client: { name: "fz", version: "1" } }
+    : { op: rng.pick(["ping", "bye", "hello", "dance"]) };
+  switch (rng.int(6)) {
+    case 0:
+      return { data: crypto.getRandomValues(new Uint8Array(1 + rng.int(200))), what: "binary" };
+    case 1: {
+      const { body, what } = randomBody(rng, pools);
+      return { data: new TextDecoder().decode(body), what: `random ${what}` };
+    }
+    case 2:
+      return { data: "x".repeat(17 * 1024), what: "over 16 KiB" };
+    default: {
+      const { body, what } = mutateBody(rng, pools, valid);
+      return { data: new TextDecoder().decode(body), what: `mutated: ${what}` };
+    }
+  }
+}
+
+/** A frame as a finding shows it. */
+export function shownFrame(data: string | Uint8Array): string {
+  return typeof data === "string"
+    ? JSON.stringify(data.length > 300 ? `${data.slice(0, 300)}... (${data.length})` : data)
+    : `binary ${data.length} bytes`;
+}
+
+/** One JSON call (setup only). */
+export async function callJson(
+  fetcher: Fetcher,
+  base: string,
+  method: string,
+  path: string,
+  token: string,
+  json?: unknown,
+  // deno-lint-ignore no-explicit-any
+): Promise<{ status: number; headers: Headers; text: string; body: any }> {
+  const response = await fetcher(base + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(json === undefined ? {} : { "content-type": "application/json" }),
+    },
+    ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, body: parseAnswer(text) };
 }

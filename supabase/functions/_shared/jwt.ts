@@ -139,6 +139,11 @@ const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c"] as const;
 export class JwtVerifier {
   readonly #options: Required<Omit<JwtVerifierOptions, "hs256Keys" | "keys">>;
   readonly #hs256Keys: readonly Hs256Key[];
+  /**
+   * The HS256 secrets imported once as WebCrypto keys (jose would import a raw secret again
+   * for every token it checks). Until its import has finished, a secret is passed as is.
+   */
+  readonly #hmacKeys = new Map<Uint8Array, CryptoKey>();
   readonly #keys: KeySource | undefined;
   readonly #cache = new Map<string, VerifiedToken>();
 
@@ -169,7 +174,22 @@ export class JwtVerifier {
       now: options.now ?? Date.now,
     };
     this.#hs256Keys = [...(options.hs256Keys ?? [])];
+    for (const { secret } of this.#hs256Keys) {
+      crypto.subtle.importKey(
+        "raw",
+        secret as Uint8Array<ArrayBuffer>,
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["verify"],
+      )
+        .then((key) => this.#hmacKeys.set(secret, key), () => {});
+    }
     this.#keys = options.keys;
+  }
+
+  /** Tokens in the verified-token cache now: never more than `cacheEntries`. */
+  get cacheSize(): number {
+    return this.#cache.size;
   }
 
   /** Verifies `token` and returns who it speaks for; throws {@linkcode AuthError} otherwise. */
@@ -242,7 +262,9 @@ export class JwtVerifier {
 
     let candidates: (CryptoKey | Uint8Array)[];
     if (algorithm === "HS256") {
-      candidates = this.#hs256Candidates(header.kid);
+      candidates = this.#hs256Candidates(header.kid).map((secret) =>
+        this.#hmacKeys.get(secret) ?? secret
+      );
     } else {
       if (typeof header.kid !== "string" || header.kid === "" || header.kid.length > 256) {
         throw new AuthError("invalid_token", "The token header has no usable key id (kid).");
@@ -402,6 +424,14 @@ export class JwksKeySource implements KeySource {
     this.#now = options.now ?? Date.now;
   }
 
+  /**
+   * Imported keys held now. Only keys of the current static and remote sets are kept: a
+   * refresh drops those of keys rotated out, so rotations never grow it.
+   */
+  get importedKeyCount(): number {
+    return this.#imported.size;
+  }
+
   /** Looks the key up; see the class description for when it fetches. */
   async getKey(kid: string, algorithm: "ES256" | "RS256"): Promise<CryptoKey | undefined> {
     let jwk = this.#lookup(kid);
@@ -419,7 +449,7 @@ export class JwksKeySource implements KeySource {
       }
     }
     if (!jwk || !fits(jwk, algorithm)) return undefined;
-    const cacheKey = `${kid}\u0000${algorithm}\u0000${jwk.n ?? jwk.x ?? ""}`;
+    const cacheKey = importedKey(kid, algorithm, jwk);
     let imported = this.#imported.get(cacheKey);
     if (!imported) {
       imported = importJWK({ ...jwk, ext: true }, algorithm) as Promise<CryptoKey>;
@@ -457,6 +487,7 @@ export class JwksKeySource implements KeySource {
         if (!body || !Array.isArray(body.keys)) return;
         this.#remote = indexKeys(body);
         this.#fetchedAt = this.#now();
+        this.#pruneImported();
       } catch {
         // Stale-if-error: keep what we had.
       } finally {
@@ -465,6 +496,20 @@ export class JwksKeySource implements KeySource {
     })();
     return this.#inflight;
   }
+
+  /** Drops imported keys that no key of the current sets would import to (rotated out). */
+  #pruneImported(): void {
+    for (const cacheKey of this.#imported.keys()) {
+      const [kid, algorithm] = cacheKey.split("\u0000") as [string, "ES256" | "RS256"];
+      const jwk = this.#static.get(kid) ?? this.#remote.get(kid);
+      if (!jwk || importedKey(kid, algorithm, jwk) !== cacheKey) this.#imported.delete(cacheKey);
+    }
+  }
+}
+
+/** The key of an imported CryptoKey: the kid, the algorithm and the key material. */
+function importedKey(kid: string, algorithm: "ES256" | "RS256", jwk: JWK): string {
+  return `${kid}\u0000${algorithm}\u0000${jwk.n ?? jwk.x ?? ""}`;
 }
 
 function indexKeys(set: JSONWebKeySet | undefined): Map<string, JWK> {

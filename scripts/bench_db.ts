@@ -11,7 +11,8 @@
  *
  * Options: --seconds <n> (length of each pgbench run, default 15), --runs <n> (runs per script,
  * default 3), --clients <n> (default 8), --threads <n> (default 2), --breakdown (also run
- * pgbench once on each piece of hello, to see which costs most), --help.
+ * pgbench once on each piece of hello, to see which costs most), --profile (pg_stat_statements
+ * and EXPLAIN of every statement inside hello, scripts/lib/sql_profile.ts), --help.
  *
  * Exits 0 whether or not the goals are met; non-zero only on errors.
  */
@@ -22,11 +23,14 @@ import { median, percentile } from "./lib/bench.ts";
 import { parseCommandLine, usageError } from "./lib/cli.ts";
 import { adminClient } from "./lib/database.ts";
 import { freePort } from "./lib/ports.ts";
-import { PASSWORD, PG_BINDIR, POSTGRES_USER } from "./lib/postgres.ts";
+import { adminDatabaseUrl, PASSWORD, PG_BINDIR, POSTGRES_USER } from "./lib/postgres.ts";
+import { profileSqlHello } from "./lib/sql_profile.ts";
+import type { SqlProfile } from "./lib/bench_results.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
 const USAGE =
   `Usage: deno task bench:db [--seconds 15] [--runs 3] [--clients 8] [--threads 2] [--breakdown]
+                         [--profile]
 
 Database benchmarks on a private, durable stack (a temporary folder on free ports, always torn
 down): pgbench on mcp_private.hello(), a plain insert and select 1, then the session cleanup on
@@ -38,6 +42,7 @@ Options:
   --clients <n>   pgbench clients (default 8)
   --threads <n>   pgbench threads (default 2)
   --breakdown     also run pgbench once on each piece of hello
+  --profile       also profile hello's statements (pg_stat_statements, EXPLAIN ANALYZE)
   -h, --help      print this help and exit`;
 
 const { values } = parseCommandLine(USAGE, {
@@ -47,6 +52,7 @@ const { values } = parseCommandLine(USAGE, {
     clients: { type: "string", default: "8" },
     threads: { type: "string", default: "2" },
     breakdown: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
   },
 });
 const options = {
@@ -55,6 +61,7 @@ const options = {
   clients: positiveInteger("--clients", values.clients),
   threads: positiveInteger("--threads", values.threads),
   breakdown: values.breakdown,
+  profile: values.profile,
 };
 
 /** Bench users: their ids, auth session ids and client IPs are derived from n in 1..USERS. */
@@ -233,8 +240,10 @@ try {
   await setUp(stack);
   const main = await runScripts(stack, MAIN_SCRIPTS, options.runs);
   const pieces = options.breakdown ? await runScripts(stack, PIECE_SCRIPTS, 1) : [];
+  const profile = options.profile ? await profileHello(stack) : undefined;
   const cleanup = await benchCleanup(stack);
   printReport(machine, main, pieces, cleanup);
+  if (profile) printProfile(profile);
   exitCode = 0;
 } catch (error) {
   console.error(interrupted ? "Interrupted." : error instanceof Error ? error.stack : error);
@@ -402,7 +411,8 @@ function cleanupDataSql(): string {
   const total = EXPIRED_SESSIONS + LIVE_SESSIONS;
   const every = total / LIVE_SESSIONS;
   // Every 11th row is live; expiry times are scattered (n * 7919 mod …) so that the order of
-  // expiry is not the order of the heap, as with real sessions.
+  // expiry is not the order of the heap, as with real sessions. Live rows stay live for an hour
+  // at least: on a busy machine loading and vacuuming the data set can take minutes.
   return `
     insert into public.mcp_sessions (
       token_hash, user_id, auth_method, auth_session_id, ip, connection_status,
@@ -414,7 +424,7 @@ function cleanupDataSql(): string {
     cross join lateral (select n % ${USERS} + 1 as u) u
     cross join lateral (
       select case when n % ${every} = 0
-        then now() + interval '1 minute' + (n::bigint * 7919 % 3000) * interval '1 second'
+        then now() + interval '1 hour' + (n::bigint * 7919 % 3000) * interval '1 second'
         else now() - interval '1 minute' - (n::bigint * 7919 % 86400) * interval '1 second'
       end as e
     ) e
@@ -530,6 +540,55 @@ async function describeMachine(stack: Stack): Promise<string[]> {
 /** The 1, 5 and 15 minute load averages. */
 function loadAverage(): string {
   return Deno.loadavg().map((load) => load.toFixed(2)).join(" / ");
+}
+
+/** (a'): where hello's time goes, statement by statement (--profile). */
+async function profileHello(stack: Stack): Promise<SqlProfile> {
+  console.log("\nProfile: pg_stat_statements (track = all) over hello, then over the insert...");
+  const script = (name: string) => MAIN_SCRIPTS.find((script) => script.name === name)!.sql;
+  return await profileSqlHello({
+    adminUrl: adminDatabaseUrl(stack.state.ports.database),
+    pgbenchPort: stack.state.ports.database,
+    logDir: join(logDir, "profile"),
+    seconds: options.seconds,
+    helloSql: script("hello"),
+    insertSql: script("insert"),
+    clients: options.clients,
+    threads: options.threads,
+  });
+}
+
+/** Prints the profile: one row per statement, then the notes and the plans. */
+function printProfile(profile: SqlProfile): void {
+  const lines = [
+    "",
+    "Where hello's time goes (pg_stat_statements, pg_stat_statements.track = all, one run of " +
+    `${options.seconds} s each):`,
+    `hello ${profile.helloMeanMs.toFixed(3)} ms per call inside the server; the insert ` +
+    `${profile.insertMeanMs.toFixed(3)} ms.`,
+    "",
+    table(
+      ["piece", "calls", "mean ms", "share", "hit/call", "read/call", "WAL B/call"],
+      profile.statements.map((statement) => [
+        statement.piece,
+        String(statement.calls),
+        statement.meanMs.toFixed(4),
+        percent(statement.share),
+        statement.sharedHitPerCall.toFixed(1),
+        statement.sharedReadPerCall.toFixed(2),
+        statement.walBytesPerCall.toFixed(0),
+      ]),
+    ),
+    "",
+    ...profile.notes.map((note) => `- ${note}`),
+    "",
+    "Statements and their plans (EXPLAIN ANALYZE, BUFFERS, WAL of one hello, rolled back):",
+  ];
+  for (const statement of profile.statements) {
+    lines.push("", `[${statement.piece}] ${statement.query}`);
+    if (statement.plan) lines.push(statement.plan.replace(/^/gm, "    "));
+  }
+  console.log(lines.join("\n"));
 }
 
 /** Prints the report. */

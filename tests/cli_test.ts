@@ -14,6 +14,7 @@ const TASK_SCRIPTS = [
   "test_db",
   "token",
   "db_reset",
+  "bench",
   "bench_db",
   "bench_hello",
 ] as const;
@@ -180,4 +181,14 @@ Deno.test("db:reset on a stopped stack uses the database port of its last start,
     explicit.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("bench refuses an unknown section and a non-positive number before starting anything", async () => {
+  const section = await task("bench", "--only", "hello,nosuch");
+  assert.equal(section.code, 2);
+  assert.match(section.stderr, /^Cannot parse "--only": unknown section "nosuch"\.\n\nUsage:/);
+  const seconds = await task("bench", "--seconds", "0");
+  assert.equal(seconds.code, 2);
+  assert.match(seconds.stderr, /^Cannot parse "--seconds": expected a positive integer/);
+  for (const result of [section, seconds]) assert.doesNotMatch(result.stderr, STACK_LINE);
 });

@@ -167,6 +167,11 @@ try {
   results = await runAll(stack);
 } catch (error) {
   console.error(error instanceof Error ? error.stack ?? error.message : error);
+  // The stack's logs outlive it: they say what went wrong.
+  const kept = await Deno.makeTempDir({ prefix: "mcp-auth-bench-logs-" });
+  await stack?.stop();
+  await new Deno.Command("cp", { args: ["-r", join(dir, "logs"), kept] }).output();
+  console.error(`The stack's logs are in ${kept}/logs.`);
   await teardown();
   Deno.exit(1);
 }

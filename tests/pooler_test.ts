@@ -2,6 +2,7 @@
 // databases through Supavisor: these tests ask PgBouncer's admin console what it sees.
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { connectDatabase } from "../supabase/functions/_shared/db.ts";
 import { testStack } from "./_helpers/stack.ts";
 
 async function adminConsole<T>(query: string): Promise<T[]> {
@@ -37,4 +38,33 @@ Deno.test("the functions connect through PgBouncer, not to PostgreSQL directly",
       clients.map((c) => c.application_name).join(", ")
     })`,
   );
+});
+
+Deno.test("the functions' pool sends one statement at a time: none is lost behind a transaction-mode pooler", async () => {
+  // A statement without parameters (the hello's, sent as literals) and statements with
+  // parameters (postgres.js describes those first), all at once on one connection. A pipelined
+  // statement would reach the server PgBouncer has just handed back, and its caller would wait
+  // for ever; each must be answered, with its own result.
+  const sql = connectDatabase(testStack().edgeDatabaseUrl, { max: 1 });
+  try {
+    const calls = Array.from(
+      { length: 60 },
+      (_, n) =>
+        n % 2 === 0
+          ? sql.unsafe(`select ${n}::int as n`).then((rows) => rows[0]!.n as number)
+          : sql`select ${n}::int as n`.then((rows) => rows[0]!.n as number),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("a statement was never answered")), 10_000);
+    });
+    try {
+      const answers = await Promise.race([Promise.all(calls), timeout]);
+      assert.deepEqual(answers, Array.from({ length: 60 }, (_, n) => n));
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 });

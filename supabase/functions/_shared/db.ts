@@ -19,8 +19,15 @@ export interface DatabaseOptions {
 
 /** A lazily connecting pool for `url`. Connections open on first use and reopen after a failure. */
 export function connectDatabase(url: string, options: DatabaseOptions = {}): Sql {
-  return postgres(url, {
+  const settings = {
     prepare: false,
+    // No pipelining: one statement in flight per connection. A transaction-mode pooler hands
+    // the server connection back at the first ReadyForQuery, so a second statement already sent
+    // behind it would be answered to nobody ("got packet from server when not linked") and its
+    // caller would wait for ever. postgres.js pipelines a statement without parameters (the
+    // hello's, _shared/sql_literal.ts) unless told not to; concurrency comes from `max`. (A
+    // real option of postgres.js 3.4, src/index.js, missing from its type declarations.)
+    max_pipeline: 0,
     max: options.max ?? 4,
     connect_timeout: options.connectTimeout ?? 3,
     idle_timeout: 30,
@@ -29,7 +36,8 @@ export function connectDatabase(url: string, options: DatabaseOptions = {}): Sql
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "mcp-auth" },
-  });
+  };
+  return postgres(url, settings);
 }
 
 /**

@@ -16,7 +16,6 @@ const TASK_SCRIPTS = [
   "db_reset",
   "bench",
   "bench_db",
-  "bench_hello",
 ] as const;
 
 /** The bash wrappers and the task script each one runs. */

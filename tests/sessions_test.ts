@@ -639,7 +639,9 @@ Deno.test("POST /sessions/validate: server credential only; valid, closed, not_f
     const credentials: [string, Record<string, string>][] = [
       ["a user's access token", { authorization: `Bearer ${accessToken}` }],
       ["no credential", {}],
-      ["a wrong key", { authorization: `Bearer ${key.slice(0, -1)}x` }],
+      ["a wrong key", {
+        authorization: `Bearer ${key.slice(0, -1)}${key.endsWith("x") ? "y" : "x"}`,
+      }],
       ["a wrong apikey", { apikey: "x".repeat(40) }],
       ["the key with another scheme", { authorization: `Basic ${key}` }],
     ];

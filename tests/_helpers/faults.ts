@@ -27,6 +27,13 @@ export async function withFaultStack(fn: (stack: Stack) => Promise<void>): Promi
       functionEnv: { MCP_TRUSTED_PROXIES: "1" },
     });
     await fn(stack);
+  } catch (error) {
+    // What the services said is the first thing to read when a fault test fails.
+    for (const name of ["functions", "pgbouncer", "storage"]) {
+      const log = await Deno.readTextFile(join(dir, "logs", `${name}.log`)).catch(() => "");
+      console.error(`--- last lines of ${name}.log ---\n${log.split("\n").slice(-25).join("\n")}`);
+    }
+    throw error;
   } finally {
     await stack?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -5,7 +5,7 @@
 -- the whole table, so every row they find expired is one this test inserted.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(25);
+select plan(28);
 
 set local mcp.now to '2001-01-01 00:00:00+00';
 
@@ -92,6 +92,18 @@ select throws_ok(
   $$select mcp_private.cleanup_expired_sessions(-5, 1)$$,
   '22023', 'Cannot clean up in batches of -5: the batch size must be at least 1',
   'A negative batch size raises 22023');
+
+-- A backlog (more than ten batches and half the table's pages) is taken in heap order --------
+select pg_temp.add_sessions('backlog', array(
+  select (-n || ' minutes')::interval from generate_series(1, 30) n));
+select is(mcp_private.cleanup_expired_sessions(1, 4), 4::bigint,
+  'A backlog of 30 with batch size 1 and at most 4 batches: exactly 4 are deleted');
+select is(mcp_private.cleanup_expired_sessions(1), 26::bigint,
+  'Batches of 1 in heap order continue until the 26 remaining expired rows are gone');
+select is(
+  (select count(*) from public.mcp_sessions
+   where user_id = 'a0000000-0000-4000-8000-000000000801'),
+  3::bigint, 'Only the 3 live sessions are left after the backlog');
 
 -- Closed sessions are deleted; disconnected live ones are not --------------------------------
 create temp table to_close as

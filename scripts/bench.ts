@@ -25,7 +25,15 @@
 import { SignJWT } from "jose";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { median, positiveInteger, runPgbench, table } from "./lib/bench.ts";
+import {
+  benchAuthSessionIdSql,
+  benchUserIdSql,
+  cleanupDataSql,
+  median,
+  positiveInteger,
+  runPgbench,
+  table,
+} from "./lib/bench.ts";
 import {
   type BenchResults,
   type CleanupRun,
@@ -197,8 +205,6 @@ async function runAll(stack: Stack): Promise<BenchResults> {
     ES256: await signTokens(stack, users, "ES256", 1),
   };
   const helloUrl = `${stack.state.functionsUrl}/hello`;
-  const helloRequests = (tokens: string[]) =>
-    tokens.map((token, i) => ({ ip: users[i % USERS]!.ip, body: helloBody(token) }));
   const ran = (section: string) => options.only.has(section);
 
   const throughput: ThroughputMode[] = [];
@@ -207,7 +213,7 @@ async function runAll(stack: Stack): Promise<BenchResults> {
     log("warm-up");
     const warm = await wrk({
       url: helloUrl,
-      requests: helloRequests(reused.HS256),
+      requests: helloRequests(users, reused.HS256),
       seconds: 3,
       connections: options.connections,
       dir,
@@ -216,7 +222,7 @@ async function runAll(stack: Stack): Promise<BenchResults> {
     peak = warm.rate;
     await wrk({
       url: helloUrl,
-      requests: helloRequests(reused.ES256),
+      requests: helloRequests(users, reused.ES256),
       seconds: 2,
       connections: options.connections,
       dir,
@@ -282,16 +288,18 @@ async function setUp(stack: Stack): Promise<BenchUser[]> {
         amount integer not null
       );
       insert into auth.users (id, email, aud, role, created_at, updated_at)
-      select ${userIdSql("n")}, 'bench-' || n || '@bench.example', 'authenticated', 'authenticated',
+      select ${
+      benchUserIdSql("n")
+    }, 'bench-' || n || '@bench.example', 'authenticated', 'authenticated',
              now(), now()
       from generate_series(1, ${USERS}) n;
       insert into auth.sessions (id, user_id, created_at, updated_at, aal)
-      select ${sessionIdSql("n")}, ${userIdSql("n")}, now(), now(), 'aal1'
+      select ${benchAuthSessionIdSql("n")}, ${benchUserIdSql("n")}, now(), now(), 'aal1'
       from generate_series(1, ${USERS}) n;
     `);
     const rows = await sql<{ n: number; user_id: string; session_id: string }[]>`
-      select n, ${sql.unsafe(userIdSql("n"))} as user_id,
-        ${sql.unsafe(sessionIdSql("n"))} as session_id
+      select n, ${sql.unsafe(benchUserIdSql("n"))} as user_id,
+        ${sql.unsafe(benchAuthSessionIdSql("n"))} as session_id
       from generate_series(1, ${USERS}) n order by n
     `;
     return rows.map((row) => ({
@@ -305,14 +313,6 @@ async function setUp(stack: Stack): Promise<BenchUser[]> {
   }
 }
 
-function userIdSql(n: string): string {
-  return `('00000000-0000-4000-8000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
-}
-
-function sessionIdSql(n: string): string {
-  return `('00000000-0000-4000-9000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
-}
-
 /** User n's client address: 10.1.<n / 256>.<n % 256>, as in the pgbench script. */
 function ipOf(n: number): string {
   return `10.1.${Math.floor(n / 256)}.${n % 256}`;
@@ -320,6 +320,11 @@ function ipOf(n: number): string {
 
 function helloBody(token: string): string {
   return `{"op":"hello","token":"${token}"}`;
+}
+
+/** A hello for each token, from its user's address (token k is user k % USERS's). */
+function helloRequests(users: BenchUser[], tokens: string[]): LoadRequest[] {
+  return tokens.map((token, i) => ({ ip: users[i % USERS]!.ip, body: helloBody(token) }));
 }
 
 /** `perUser` tokens for every user, users in turn (token k is user k % USERS's). */
@@ -371,7 +376,7 @@ function pgbenchHelloSql(): string {
   const n = "(:n)::int";
   return [
     `\\set n random(1, ${USERS})`,
-    `select ok from mcp_private.hello(${userIdSql(n)}, ${sessionIdSql(n)}, ` +
+    `select ok from mcp_private.hello(${benchUserIdSql(n)}, ${benchAuthSessionIdSql(n)}, ` +
     `('10.1.' || ${n} / 256 || '.' || ${n} % 256)::inet);`,
     "",
   ].join("\n");
@@ -386,8 +391,6 @@ async function benchThroughput(
 ): Promise<ThroughputMode[]> {
   const helloUrl = `${stack.state.functionsUrl}/hello`;
   const wsUrl = helloUrl.replace(/^http/, "ws");
-  const requestsOf = (tokens: string[]) =>
-    tokens.map((token, i) => ({ ip: users[i % USERS]!.ip, body: helloBody(token) }));
   // Enough fresh tokens for half as much again as the warm-up's rate, per run and algorithm.
   const perUser = Math.ceil((estimatedRate * 1.5 * options.seconds) / USERS) + 1;
   log(`signing ${perUser * USERS} fresh tokens per run and algorithm`);
@@ -453,7 +456,7 @@ async function benchThroughput(
       group: "http",
       tool: "wrk",
       operation: "POST /hello with one of 1000 users' tokens, seen before",
-      run: () => closedLoop("hs256-reused", requestsOf(reused.HS256)),
+      run: () => closedLoop("hs256-reused", helloRequests(users, reused.HS256)),
     },
     {
       id: "http-hs256-fresh",
@@ -461,7 +464,7 @@ async function benchThroughput(
       group: "http",
       tool: "wrk",
       operation: "POST /hello with a token never sent before",
-      run: (run) => closedLoop("hs256-fresh", requestsOf(fresh.HS256[run]!)),
+      run: (run) => closedLoop("hs256-fresh", helloRequests(users, fresh.HS256[run]!)),
     },
     {
       id: "http-es256-reused",
@@ -469,7 +472,7 @@ async function benchThroughput(
       group: "http",
       tool: "wrk",
       operation: "POST /hello with one of 1000 users' tokens, seen before",
-      run: () => closedLoop("es256-reused", requestsOf(reused.ES256)),
+      run: () => closedLoop("es256-reused", helloRequests(users, reused.ES256)),
     },
     {
       id: "http-es256-fresh",
@@ -477,7 +480,7 @@ async function benchThroughput(
       group: "http",
       tool: "wrk",
       operation: "POST /hello with a token never sent before",
-      run: (run) => closedLoop("es256-fresh", requestsOf(fresh.ES256[run]!)),
+      run: (run) => closedLoop("es256-fresh", helloRequests(users, fresh.ES256[run]!)),
     },
     {
       id: "ws-hello",
@@ -489,7 +492,7 @@ async function benchThroughput(
         wsLoad({
           url: wsUrl,
           mode: "hello",
-          requests: requestsOf(reused.HS256),
+          requests: helloRequests(users, reused.HS256),
           connections: options.connections,
           seconds: options.seconds,
           dir,
@@ -506,7 +509,7 @@ async function benchThroughput(
         wsLoad({
           url: wsUrl,
           mode: "ping",
-          requests: requestsOf(reused.HS256),
+          requests: helloRequests(users, reused.HS256),
           connections: options.connections,
           seconds: options.seconds,
           dir,
@@ -775,7 +778,12 @@ async function benchCleanup(
     const live = Math.floor(expired / (LIVE_EVERY - 1));
     log(`cleanup: loading ${expired} expired and ${live} live sessions`);
     await sql`truncate public.mcp_sessions`;
-    await sql.unsafe(cleanupDataSql(expired + live));
+    await sql.unsafe(cleanupDataSql({
+      total: expired + live,
+      liveEvery: LIVE_EVERY,
+      users: USERS,
+      clientIp: (n) => `('10.1.' || ${n} / 256 || '.' || ${n} % 256)::inet`,
+    }));
     await sql`vacuum analyze public.mcp_sessions`;
     const [counts] = await sql<[{ expired: number; live: number }]>`
       select count(*) filter (where expires_at <= now())::int as expired,
@@ -831,30 +839,6 @@ async function benchCleanup(
   } finally {
     await sql.end({ timeout: 5 });
   }
-}
-
-/**
- * Expired and live sessions, interleaved: every LIVE_EVERY-th row is live; expiry times are
- * scattered (n * 7919 mod …) so that the order of expiry is not the order of the heap.
- */
-function cleanupDataSql(total: number): string {
-  return `
-    insert into public.mcp_sessions (
-      token_hash, user_id, auth_method, auth_session_id, ip, connection_status,
-      created_at, last_active, expires_at, absolute_expires_at
-    )
-    select sha256(n::text::bytea), ${userIdSql("u")}, 'jwt', ${sessionIdSql("u")},
-      ('10.1.' || u / 256 || '.' || u % 256)::inet,
-      'disconnected', e - interval '1 hour', e - interval '1 hour', e, e + interval '23 hours'
-    from generate_series(1, ${total}) n
-    cross join lateral (select n % ${USERS} + 1 as u) u
-    cross join lateral (
-      select case when n % ${LIVE_EVERY} = 0
-        then now() + interval '1 hour' + (n::bigint * 7919 % 3000) * interval '1 second'
-        else now() - interval '1 minute' - (n::bigint * 7919 % 86400) * interval '1 second'
-      end as e
-    ) e
-  `;
 }
 
 /** Time from spawning a function server process to its first 200 hello, `runs` times. */

@@ -19,7 +19,13 @@
 
 import { join } from "node:path";
 import type { Sql } from "postgres";
-import { median, percentile } from "./lib/bench.ts";
+import {
+  benchAuthSessionIdSql,
+  benchUserIdSql,
+  cleanupDataSql,
+  median,
+  percentile,
+} from "./lib/bench.ts";
 import { parseCommandLine, usageError } from "./lib/cli.ts";
 import { adminClient } from "./lib/database.ts";
 import { freePort } from "./lib/ports.ts";
@@ -73,16 +79,6 @@ const LIVE_SESSIONS = 100_000;
 const HELLO_TO_INSERT_GOAL = 0.5;
 const CLEANUP_GOAL_SECONDS = 15;
 
-/** The deterministic user id of bench user `n` (a SQL integer expression). */
-function userId(n: string): string {
-  return `('00000000-0000-4000-8000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
-}
-
-/** The deterministic auth.sessions id of bench user `n`. */
-function authSessionId(n: string): string {
-  return `('00000000-0000-4000-9000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
-}
-
 /** The client IP of bench user `n`: 10.0.0.0/16, one address per user. */
 function clientIp(n: string): string {
   return `('10.0.' || (${n}) / 256 || '.' || (${n}) % 256)::inet`;
@@ -103,9 +99,9 @@ const MAIN_SCRIPTS: BenchScript[] = [
   {
     name: "hello",
     description: "select * from mcp_private.hello(user, auth session, ip): new JWT session",
-    sql: `${RANDOM_USER}select * from mcp_private.hello(${userId(N)}, ${authSessionId(N)}, ${
-      clientIp(N)
-    });\n`,
+    sql: `${RANDOM_USER}select * from mcp_private.hello(${benchUserIdSql(N)}, ${
+      benchAuthSessionIdSql(N)
+    }, ${clientIp(N)});\n`,
   },
   {
     name: "insert",
@@ -130,14 +126,14 @@ const PIECE_SCRIPTS: BenchScript[] = [
     name: "rate_limit_take",
     description: "one GCRA take on the unlogged counters (hello does two, plus a dry run)",
     sql: `${RANDOM_USER}select * from mcp_private.rate_limit_take('hello_user', (${
-      userId(N)
+      benchUserIdSql(N)
     })::text);\n`,
   },
   {
     name: "auth_session_user",
     description: "the revocation check (auth.sessions join auth.users)",
-    sql: `${RANDOM_USER}select (mcp_private.auth_session_user(${userId(N)}, ${
-      authSessionId(N)
+    sql: `${RANDOM_USER}select (mcp_private.auth_session_user(${benchUserIdSql(N)}, ${
+      benchAuthSessionIdSql(N)
     }, now())).live;\n`,
   },
   {
@@ -147,15 +143,15 @@ const PIECE_SCRIPTS: BenchScript[] = [
   token_hash, user_id, auth_method, auth_session_id, ip, created_at, last_active, expires_at,
   absolute_expires_at
 ) values (
-  mcp_private.hash_session_token(mcp_private.new_session_token()), ${userId(N)}, 'jwt',
-  ${authSessionId(N)}, ${clientIp(N)}, now(), now(), now() + interval '1 hour',
+  mcp_private.hash_session_token(mcp_private.new_session_token()), ${benchUserIdSql(N)}, 'jwt',
+  ${benchAuthSessionIdSql(N)}, ${clientIp(N)}, now(), now(), now() + interval '1 hour',
   now() + interval '24 hours'
 );\n`,
   },
   {
     name: "audit",
     description: "the audit insert alone",
-    sql: `${RANDOM_USER}select mcp_private.audit('hello_succeeded', ${userId(N)}, null, ${
+    sql: `${RANDOM_USER}select mcp_private.audit('hello_succeeded', ${benchUserIdSql(N)}, null, ${
       clientIp(N)
     }, 'jwt');\n`,
   },
@@ -272,11 +268,13 @@ async function setUp(stack: Stack): Promise<void> {
         created_at timestamptz not null default now()
       );
       insert into auth.users (id, email, aud, role, created_at)
-      select ${userId("n")}, 'bench-' || n || '@example.test', 'authenticated', 'authenticated',
+      select ${
+      benchUserIdSql("n")
+    }, 'bench-' || n || '@example.test', 'authenticated', 'authenticated',
         now()
       from generate_series(1, ${USERS}) n;
       insert into auth.sessions (id, user_id, created_at, aal)
-      select ${authSessionId("n")}, ${userId("n")}, now(), 'aal1'
+      select ${benchAuthSessionIdSql("n")}, ${benchUserIdSql("n")}, now(), 'aal1'
       from generate_series(1, ${USERS}) n;
       -- The benchmark measures the success path: no limit may bind. 100,000 per second
       -- (rate_limit_take refuses more than one per microsecond), per key, is far beyond reach.
@@ -406,36 +404,16 @@ async function runPgbench(stack: Stack, script: BenchScript, run: number): Promi
   };
 }
 
-/** The SQL that builds the cleanup data set: expired and live sessions, interleaved. */
-function cleanupDataSql(): string {
-  const total = EXPIRED_SESSIONS + LIVE_SESSIONS;
-  const every = total / LIVE_SESSIONS;
-  // Every 11th row is live; expiry times are scattered (n * 7919 mod …) so that the order of
-  // expiry is not the order of the heap, as with real sessions. Live rows stay live for an hour
-  // at least: on a busy machine loading and vacuuming the data set can take minutes.
-  return `
-    insert into public.mcp_sessions (
-      token_hash, user_id, auth_method, auth_session_id, ip, connection_status,
-      created_at, last_active, expires_at, absolute_expires_at
-    )
-    select sha256(n::text::bytea), ${userId("u")}, 'jwt', ${authSessionId("u")}, ${clientIp("u")},
-      'disconnected', e - interval '1 hour', e - interval '1 hour', e, e + interval '23 hours'
-    from generate_series(1, ${total}) n
-    cross join lateral (select n % ${USERS} + 1 as u) u
-    cross join lateral (
-      select case when n % ${every} = 0
-        then now() + interval '1 hour' + (n::bigint * 7919 % 3000) * interval '1 second'
-        else now() - interval '1 minute' - (n::bigint * 7919 % 86400) * interval '1 second'
-      end as e
-    ) e
-  `;
-}
-
 /** Empties mcp_sessions, loads the cleanup data set and vacuums it. */
 async function loadCleanupData(sql: Sql): Promise<void> {
   const started = performance.now();
   await sql`truncate public.mcp_sessions`;
-  await sql.unsafe(cleanupDataSql());
+  await sql.unsafe(cleanupDataSql({
+    total: EXPIRED_SESSIONS + LIVE_SESSIONS,
+    liveEvery: (EXPIRED_SESSIONS + LIVE_SESSIONS) / LIVE_SESSIONS,
+    users: USERS,
+    clientIp,
+  }));
   await sql`vacuum analyze public.mcp_sessions`;
   const [{ expired, live }] = await sql<[{ expired: number; live: number }]>`
     select count(*) filter (where expires_at <= now())::int as expired,

@@ -104,3 +104,51 @@ export function positiveInteger(flag: string, value: string): number {
   }
   return Number(value);
 }
+
+/** The deterministic user id of bench user `n` (a SQL integer expression). */
+export function benchUserIdSql(n: string): string {
+  return `('00000000-0000-4000-8000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
+}
+
+/** The deterministic auth.sessions id of bench user `n`. */
+export function benchAuthSessionIdSql(n: string): string {
+  return `('00000000-0000-4000-9000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
+}
+
+/** What {@linkcode cleanupDataSql} builds. */
+export interface CleanupDataSet {
+  /** Rows in all. */
+  total: number;
+  /** Every `liveEvery`-th row is live; the others are expired. */
+  liveEvery: number;
+  /** The bench users 1..users the rows belong to, in turn. */
+  users: number;
+  /** The client address of bench user `n` (a SQL expression of type inet). */
+  clientIp: (n: string) => string;
+}
+
+/**
+ * The SQL that builds the cleanup data set: expired and live sessions of the bench users,
+ * interleaved. Expiry times are scattered (n * 7919 mod …) so that the order of expiry is not
+ * the order of the heap, as with real sessions. Live rows stay live for an hour at least: on a
+ * busy machine loading and vacuuming the data set can take minutes.
+ */
+export function cleanupDataSql(set: CleanupDataSet): string {
+  return `
+    insert into public.mcp_sessions (
+      token_hash, user_id, auth_method, auth_session_id, ip, connection_status,
+      created_at, last_active, expires_at, absolute_expires_at
+    )
+    select sha256(n::text::bytea), ${benchUserIdSql("u")}, 'jwt', ${benchAuthSessionIdSql("u")},
+      ${set.clientIp("u")},
+      'disconnected', e - interval '1 hour', e - interval '1 hour', e, e + interval '23 hours'
+    from generate_series(1, ${set.total}) n
+    cross join lateral (select n % ${set.users} + 1 as u) u
+    cross join lateral (
+      select case when n % ${set.liveEvery} = 0
+        then now() + interval '1 hour' + (n::bigint * 7919 % 3000) * interval '1 second'
+        else now() - interval '1 minute' - (n::bigint * 7919 % 86400) * interval '1 second'
+      end as e
+    ) e
+  `;
+}

@@ -35,6 +35,7 @@ declare
   -- Heap order: the block range [v_block, v_block + c_blocks) being worked through.
   c_blocks constant bigint := 256;
   v_block bigint := 0;
+  v_in_batch bigint := 0;
 begin
   if v_batch < 1 then
     raise exception 'Cannot clean up in batches of %: the batch size must be at least 1', v_batch
@@ -56,31 +57,37 @@ begin
     where s.expires_at <= v_now
     limit greatest(v_pages / 2, 10::bigint * v_batch) + 1
   ) expired;
-  v_heap_order := v_backlog > greatest(v_pages / 2, 10::bigint * v_batch);
+  -- A call with p_max_batches asks for bounded work: it stays oldest first (each heap-order
+  -- call would walk the heap from its first page again).
+  v_heap_order := p_max_batches is null and v_backlog > greatest(v_pages / 2, 10::bigint * v_batch);
   loop
     if v_heap_order then
-      -- Up to v_batch expired rows of the current block range (a TID range scan: the pages
-      -- of the range, once); the range is done when it yields fewer, and an empty range is no
-      -- batch. Which rows of the range come first does not matter: the deleted ones are gone
-      -- from the next query's view.
+      -- The rest of the batch from the current block range (a TID range scan: the pages of
+      -- the range, once); a range that yields fewer than asked is done, and the batch goes on
+      -- in the next one. A batch is v_batch rows, whatever ranges they come from; fewer only
+      -- when the heap is done. Which rows of a range come first does not matter: the deleted
+      -- ones are gone from the next query's view.
       delete from public.mcp_sessions t
       where t.ctid = any (array(
         select s.ctid from public.mcp_sessions s
         where s.ctid >= pg_catalog.format('(%s,0)', v_block)::tid
           and s.ctid < pg_catalog.format('(%s,0)', v_block + c_blocks)::tid
           and s.expires_at <= v_now
-        limit v_batch
+        limit v_batch - v_in_batch
         for update skip locked
       ));
       get diagnostics v_deleted = row_count;
-      if v_deleted > 0 then
-        v_total := v_total + v_deleted;
-        v_batches := v_batches + 1;
-      end if;
-      if v_deleted < v_batch then
+      v_total := v_total + v_deleted;
+      v_in_batch := v_in_batch + v_deleted;
+      if v_in_batch < v_batch then
         v_block := v_block + c_blocks;
+        continue when v_block < v_pages;
+        -- The heap is done: a last, short batch (if any).
+        exit;
       end if;
-      exit when v_block >= v_pages or v_batches >= coalesce(p_max_batches, 2147483647);
+      v_batches := v_batches + 1;
+      v_in_batch := 0;
+      exit when v_batches >= coalesce(p_max_batches, 2147483647);
       continue;
     else
       -- Oldest first through the expires_at index, each batch starting where the previous one
@@ -108,6 +115,6 @@ begin
 end
 $$;
 comment on function mcp_private.cleanup_expired_sessions(integer, integer) is
-  'Deletes sessions past expires_at (idle or absolute expiry, and closed ones) in batches of p_batch_size (default settings.cleanup_batch_size), at most p_max_batches batches; returns the count. A backlog (more than ten batches and half the table''s pages) is taken in heap order; otherwise oldest first through the expires_at index. Run every 5 minutes by the mcp-cleanup-expired-sessions cron job. Correctness never depends on it: expired sessions are refused whether or not it has run.';
+  'Deletes sessions past expires_at (idle or absolute expiry, and closed ones) in batches of p_batch_size (default settings.cleanup_batch_size), at most p_max_batches batches; returns the count. Without p_max_batches, a backlog (more than ten batches and half the table''s pages) is taken in heap order; otherwise oldest first through the expires_at index. Run every 5 minutes by the mcp-cleanup-expired-sessions cron job. Correctness never depends on it: expired sessions are refused whether or not it has run.';
 revoke all on function mcp_private.cleanup_expired_sessions(integer, integer)
   from public, anon, authenticated, service_role;

@@ -14,9 +14,11 @@
 // superuser in a schema of the test, fuzz_watch, and dropped at the end, also on failure) log
 // every change with its time. The log is read once per batch, and each change that leaves a
 // fuzz user's row or object different (an object created and removed again by the same request
-// is no change) is attributed to the request(s) running when it was made; it must belong to a
-// request answered 2xx (a read must change nothing at all). A change whose time falls between a
-// refused and an accepted request is re-checked by sending the refused one again, alone.
+// is no change, even when the slack puts a neighbour's window around one of the two: a busy
+// machine widens the clock's uncertainty) is attributed to the request(s) running when it was
+// made; it must belong to a request answered 2xx (a read must change nothing at all). A change
+// whose time falls between a refused and an accepted request is re-checked by sending the refused
+// one again, alone.
 //
 // The WebSocket runs through the hello handler too: `Deno.upgradeWebSocket` is replaced, for
 // that part only, by one that hands the handler a socket of the test's own (FakeSocket below),
@@ -292,22 +294,29 @@ class ChangeWatch {
         }
         return { change, from, near };
       });
-    // Net: per row, from its first old value to its last new one, among the changes that are
-    // attributed to the same entries (an object written then removed by one request is none).
+    // Net: per row, from its first old value to its last new one, over a run of its changes
+    // whose requests overlap (each change shares a request with the one before: an object
+    // written then removed by one request is none, even when one of the two changes was made so
+    // close to the request's start or end that a neighbour is attributed too).
     const out: { change: Change; from: Entry[]; near: string }[] = [];
-    const byKey = new Map<string, { change: Change; from: Entry[]; near: string }[]>();
+    const runs = new Map<string, { change: Change; from: Entry[]; near: string }[][]>();
     for (const item of located) {
-      const group = `${item.change.tbl} ${item.change.key} ${
-        item.from.map((e) => e.start).join(",")
-      }`;
-      byKey.set(group, [...(byKey.get(group) ?? []), item]);
+      const key = `${item.change.tbl} ${item.change.key}`;
+      const own = runs.get(key) ?? [];
+      const last = own.at(-1);
+      const joined = last?.some((earlier) => earlier.from.some((e) => item.from.includes(e)));
+      if (last && joined) last.push(item);
+      else own.push([item]);
+      runs.set(key, own);
     }
-    for (const group of byKey.values()) {
-      const first = group[0]!;
-      const last = group[group.length - 1]!;
+    for (const run of [...runs.values()].flat()) {
+      const first = run[0]!;
+      const last = run[run.length - 1]!;
       if (first.change.old_row === last.change.new_row) continue;
-      out.push({ ...last, change: { ...last.change, old_row: first.change.old_row } });
+      const from = [...new Set(run.flatMap((item) => item.from))].sort((a, b) => a.start - b.start);
+      out.push({ ...last, from, change: { ...last.change, old_row: first.change.old_row } });
     }
+    out.sort((a, b) => Number(a.change.seq) - Number(b.change.seq));
     return out;
   }
 }

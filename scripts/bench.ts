@@ -11,7 +11,8 @@
  *   verification cache hides the signature); WebSocket connect + hello + bye, and ping → pong;
  *   `POST /authorize` (the MCP per-request authorization path); pgbench on the SQL hello, a
  *   plain one-row insert and `select 1`, through the same PgBouncer at the same concurrency;
- * - latency: hello at a fixed rate of half the measured HS256 peak (hey, open loop);
+ * - latency: hello at a fixed rate of half the measured HS256 peak (hey's paced workers), and
+ *   pgbench on the SQL hello at the same rate (open loop) beside it;
  * - ratelimit: bursts of concurrent requests against small limits: admitted vs allowed;
  * - profile: where the SQL hello's time goes (pg_stat_statements);
  * - cleanup: `cleanup_expired_sessions()` over `--cleanup-rows` expired sessions while hellos
@@ -62,6 +63,7 @@ import {
   wsLoad,
 } from "./lib/load.ts";
 import { freePort } from "./lib/ports.ts";
+import { cpuShares, sampleCpu } from "./lib/cpu.ts";
 import { adminDatabaseUrl } from "./lib/postgres.ts";
 import { functionEnvironment, type Stack, startFunctionServer, startStack } from "./lib/stack.ts";
 
@@ -123,6 +125,8 @@ const options = (() => {
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const USERS = 1000;
+/** The fixed-rate runs' users: the first 16, one hey process each, at the rate in total. */
+const FIXED_RATE_USERS = 16;
 /** Live sessions kept beside the expired ones in the cleanup (every 11th row). */
 const LIVE_EVERY = 11;
 /** The baselines of the SQL hello under pgbench. */
@@ -235,7 +239,7 @@ async function runAll(stack: Stack): Promise<BenchResults> {
   }
   const fixedRate: FixedRateRun[] = [];
   const rate = Math.max(10, Math.round(peak / 2));
-  if (ran("latency")) fixedRate.push(await benchFixedRate(stack, users, reused.HS256, rate));
+  if (ran("latency")) fixedRate.push(...await benchFixedRate(stack, users, reused.HS256, rate));
   const rateLimit = ran("ratelimit") ? await benchRateLimits(stack, users) : [];
   const sqlProfile = ran("profile") ? await benchProfile(stack) : undefined;
   const cleanup = ran("cleanup")
@@ -371,11 +375,12 @@ async function signTokens(
   return tokens;
 }
 
-function pgbenchHelloSql(): string {
+/** The SQL hello of bench users 1 to `users`, each from its own address. */
+function pgbenchHelloSql(users = USERS): string {
   // Extended protocol sends :n as a parameter of unknown type: cast it.
   const n = "(:n)::int";
   return [
-    `\\set n random(1, ${USERS})`,
+    `\\set n random(1, ${users})`,
     `select ok from mcp_private.hello(${benchUserIdSql(n)}, ${benchAuthSessionIdSql(n)}, ` +
     `('10.1.' || ${n} / 256 || '.' || ${n} % 256)::inet);`,
     "",
@@ -592,20 +597,34 @@ function medianLatency(latencies: Latency[]): Latency {
   };
 }
 
-/** 16 hey processes, one user each, at `rate` in total; `options.runs` runs. */
 function fixedRateRequests(users: BenchUser[], tokens: string[]): LoadRequest[] {
-  return users.slice(0, 16).map((user, i) => ({ ip: user.ip, body: helloBody(tokens[i]!) }));
+  return users.slice(0, FIXED_RATE_USERS).map((user, i) => ({
+    ip: user.ip,
+    body: helloBody(tokens[i]!),
+  }));
 }
 
+/**
+ * `options.runs` runs of hello at `rate`, each followed by its baseline: pgbench on the SQL
+ * hello of the same 16 users at the same rate through the same PgBouncer (open loop, latency
+ * from each transaction's scheduled start), which is what the database alone gives at that rate.
+ * Then, as a diagnosis, the same hello run with commits that do not wait for the disk
+ * (`synchronous_commit = off` for that run only): what is left of the tail without the WAL
+ * flush.
+ */
 async function benchFixedRate(
   stack: Stack,
   users: BenchUser[],
   tokens: string[],
   rate: number,
-): Promise<FixedRateRun> {
-  const runs: { achieved: number; latency: Latency; errors: number }[] = [];
-  for (let run = 0; run < options.runs; run++) {
-    log(`fixed rate ${rate}/s: run ${run + 1}/${options.runs}`);
+): Promise<FixedRateRun[]> {
+  type Run = { achieved: number; latency: Latency; errors: number; cpu: Record<string, number> };
+  const http: Run[] = [];
+  const sql: Run[] = [];
+  const asynchronous: Run[] = [];
+  const groups = stack.processes.map((process) => ({ name: process.name, pid: process.pid }));
+  const helloAtRate = async (): Promise<Run> => {
+    const before = await sampleCpu(groups);
     const timed = await hey({
       url: `${stack.state.functionsUrl}/hello`,
       requests: fixedRateRequests(users, tokens),
@@ -614,21 +633,92 @@ async function benchFixedRate(
       dir,
       name: "fixed-rate",
     });
+    const cpu = cpuShares(before, await sampleCpu(groups), navigator.hardwareConcurrency);
     const ok = timed.filter((request) => request.status === 200);
-    runs.push({
+    return {
       achieved: ok.length / options.seconds,
       latency: latencyOf(ok.map((request) => request.latency)),
       errors: timed.length - ok.length,
+      cpu,
+    };
+  };
+  for (let run = 0; run < options.runs; run++) {
+    log(`fixed rate ${rate}/s: run ${run + 1}/${options.runs}`);
+    http.push(await helloAtRate());
+    const logDir = join(dir, `pgbench-fixed-rate-${run}`);
+    const before = await sampleCpu(groups);
+    const result = await runPgbench({
+      name: "hello-fixed-rate",
+      sql: pgbenchHelloSql(FIXED_RATE_USERS),
+      seconds: options.seconds,
+      clients: FIXED_RATE_USERS,
+      threads: 2,
+      port: stack.state.ports.pooler,
+      logDir,
+      rate,
     });
+    await Deno.remove(logDir, { recursive: true });
+    sql.push({
+      achieved: result.latenciesMs.length / options.seconds,
+      latency: latencyOf(result.latenciesMs),
+      errors: result.failed,
+      cpu: cpuShares(before, await sampleCpu(groups), navigator.hardwareConcurrency),
+    });
+    asynchronous.push(await withAsynchronousCommit(stack, helloAtRate));
   }
-  return {
-    id: "http-hs256-fixed",
-    label: "HTTP hello, HS256, at half the measured peak",
+  const summary = (runs: Run[]) => ({
     targetRate: rate,
     achievedRate: median(runs.map((run) => run.achieved)),
     latency: medianLatency(runs.map((run) => run.latency)),
     errors: runs.reduce((sum, run) => sum + run.errors, 0),
+    cpuPercent: Object.fromEntries(
+      Object.keys(runs[0]?.cpu ?? {}).map((name) => [
+        name,
+        median(runs.map((run) => run.cpu[name] ?? 0)),
+      ]),
+    ),
+  });
+  return [
+    {
+      id: "http-hs256-fixed",
+      label: "HTTP hello, HS256, at half the measured peak",
+      ...summary(http),
+    },
+    {
+      id: "pgbench-hello-fixed",
+      label: "pgbench: SQL hello, same rate and users",
+      ...summary(sql),
+    },
+    {
+      id: "http-hs256-fixed-async-commit",
+      label: "HTTP hello, same rate, commits not waiting for the disk (diagnosis)",
+      ...summary(asynchronous),
+    },
+  ];
+}
+
+/**
+ * Runs `fn` with `synchronous_commit = off` as the server's default (ALTER SYSTEM, as the
+ * local superuser; every backend takes it at its next command), and puts it back after.
+ */
+async function withAsynchronousCommit<T>(stack: Stack, fn: () => Promise<T>): Promise<T> {
+  const admin = adminClient(adminDatabaseUrl(stack.state.ports.database));
+  const set = async (value: "off" | null) => {
+    await admin.unsafe(
+      value === null
+        ? "alter system reset synchronous_commit"
+        : `alter system set synchronous_commit = ${value}`,
+    );
+    await admin`select pg_reload_conf()`;
+    // Idle backends read the configuration again before their next command; give them a moment.
+    await new Promise((resolve) => setTimeout(resolve, 500));
   };
+  try {
+    await set("off");
+    return await fn();
+  } finally {
+    await set(null).finally(() => admin.end({ timeout: 5 }));
+  }
 }
 
 /**
@@ -874,7 +964,40 @@ async function measureColdStart(stack: Stack, token: string): Promise<ColdStart>
       await server.stop();
     }
   }
-  return { runsMs: times, medianMs: median(times) };
+  const bare: number[] = [];
+  for (let i = 0; i < times.length; i++) bare.push(await bareColdStart());
+  return { runsMs: times, medianMs: median(times), bareRunsMs: bare, bareMedianMs: median(bare) };
+}
+
+/** Spawning `deno` with a `Deno.serve` that answers 200 at once, to its first 200, in ms. */
+async function bareColdStart(): Promise<number> {
+  const port = freePort();
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `Deno.serve({ hostname: "127.0.0.1", port: ${port}, onListen() {} }, () => new Response("ok"));`,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    while (true) {
+      if (performance.now() - started > 60_000) throw new Error("No 200 within 60 s.");
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/`);
+        await response.arrayBuffer();
+        if (response.status === 200) return performance.now() - started;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
 }
 
 /** The goals of the issue, each against this run's own baseline. */
@@ -932,7 +1055,7 @@ function goals(results: Omit<BenchResults, "goals">): Goal[] {
       ),
     );
   }
-  for (const run of results.fixedRate) {
+  for (const run of results.fixedRate.filter((run) => run.id === "http-hs256-fixed")) {
     list.push(
       goal(
         "fixed-rate-p99",
@@ -1102,6 +1225,15 @@ function summaryTable(results: BenchResults): string {
   }
   if (results.coldStart.runsMs.length > 0) {
     rows.push(["cold start to first 200 hello", "-", ms(results.coldStart.medianMs), "-", "0"]);
+    if (results.coldStart.bareMedianMs !== undefined) {
+      rows.push([
+        "bare Deno.serve, spawn to first 200",
+        "-",
+        ms(results.coldStart.bareMedianMs),
+        "-",
+        "0",
+      ]);
+    }
   }
   const goalRows = results.goals.map((entry) => [
     entry.label,

@@ -71,6 +71,7 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
         achievedRate: 199.8,
         latency: latency(0.15),
         errors: 0,
+        cpuPercent: { functions: 12.5, postgres: 30.25, "load generators": 7, idle: 50.25 },
       },
     ],
     rateLimit: [
@@ -230,6 +231,91 @@ Deno.test("renderPerformancePage() compares uploads with the mode whose id is ba
   const noBaseline = results({ uploads: results().uploads.slice(1) });
   const lone = tableRows(section(renderPerformancePage(noBaseline, OPTIONS).markdown, "Uploads"));
   assert.equal(lone[0]![4], "–");
+});
+
+Deno.test("renderPerformancePage() sets the fixed-rate p99 beside the SQL alone at that rate", () => {
+  const run = (id: string, label: string, p99: number) => ({
+    id,
+    label,
+    targetRate: 350,
+    achievedRate: 349.5,
+    latency: { p50: 3, p90: 5, p99, max: 90 },
+    errors: 0,
+  });
+  const both = results({
+    fixedRate: [
+      run("http-hs256-fixed", "HTTP hello", 41.5),
+      run("pgbench-hello-fixed", "pgbench: SQL hello", 12.25),
+      run("http-hs256-fixed-async-commit", "HTTP hello, async commit", 8.5),
+    ],
+  });
+  const lines = section(renderPerformancePage(both, OPTIONS).markdown, "Latency at a fixed rate");
+  const text = lines.join(" ");
+  assert.match(text, /has a p99 of 12\.3 ms against the end-to-end 41\.5 ms\./);
+  assert.match(text, /not a setting to deploy\), the end-to-end p99 is 8\.50 ms\./);
+  assert.deepEqual(tableRows(lines).map((row) => [row[0], row[5]]), [
+    ["HTTP hello", "41.5"],
+    ["pgbench: SQL hello", "12.3"],
+    ["HTTP hello, async commit", "8.50"],
+  ]);
+  // Without its baseline, the page says nothing of one.
+  const alone = results({ fixedRate: [run("http-hs256-fixed", "HTTP hello", 41.5)] });
+  const page = section(renderPerformancePage(alone, OPTIONS).markdown, "Latency at a fixed rate");
+  assert.doesNotMatch(page.join(" "), /SQL hello alone|not waiting/);
+});
+
+Deno.test("renderPerformancePage() shows where the CPU went in the fixed-rate runs that measured it", () => {
+  const run = (id: string, cpuPercent?: Record<string, number>) => ({
+    id,
+    label: id,
+    targetRate: 350,
+    achievedRate: 350,
+    latency: { p50: 3, p90: 5, p99: 9, max: 20 },
+    errors: 0,
+    ...(cpuPercent ? { cpuPercent } : {}),
+  });
+  const page = renderPerformancePage(
+    results({
+      fixedRate: [
+        run("a", { functions: 31.25, postgres: 20, "load generators": 30, idle: 18.75 }),
+        run("b"),
+        run("c", { postgres: 40, pgbouncer: 5, idle: 55 }),
+      ],
+    }),
+    OPTIONS,
+  );
+  const tables = section(page.markdown, "Latency at a fixed rate").filter((line) =>
+    line.startsWith("| ")
+  );
+  const cpuHeader = tables.find((line) => line.includes("idle %"))!;
+  assert.deepEqual(
+    cpuHeader.split("|").slice(1, -1).map((cell) => cell.trim()),
+    ["run", "functions %", "postgres %", "load generators %", "pgbouncer %", "idle %"],
+  );
+  const rows = tables.slice(tables.indexOf(cpuHeader) + 2).map((line) =>
+    line.split("|").slice(1, -1).map((cell) => cell.trim())
+  );
+  // Run b measured no CPU and has no row; a group a run did not have is 0.
+  assert.deepEqual(rows, [
+    ["a", "31.3", "20.0", "30.0", "0", "18.8"],
+    ["c", "0", "40.0", "0", "5.00", "55.0"],
+  ]);
+});
+
+Deno.test("renderPerformancePage() gives the cold start with the bare runtime's floor, when measured", () => {
+  const text = (coldStart: BenchResults["coldStart"]) =>
+    section(renderPerformancePage(results({ coldStart }), OPTIONS).markdown, "Cold start").join(
+      " ",
+    );
+  const withFloor = text({
+    runsMs: [109, 112, 100],
+    medianMs: 109,
+    bareRunsMs: [41, 40.5, 44],
+    bareMedianMs: 41,
+  });
+  assert.match(withFloor, /median 109 ms over 3 runs \(109, 112, 100 ms\)/);
+  assert.match(withFloor, /a bare `Deno\.serve` answering 200 takes 41\.0 ms from spawn/);
+  assert.doesNotMatch(text({ runsMs: [109], medianMs: 109 }), /floor/);
 });
 
 Deno.test("renderPerformancePage() shows cleanup latency idle and during, with their ratio", () => {

@@ -21,6 +21,11 @@ export interface PgbenchOptions {
   port: number;
   /** A new folder for the script and the per-transaction logs. */
   logDir: string;
+  /**
+   * Transactions per second in all (`--rate`): open loop, each latency counted from its
+   * scheduled start. Unset: as fast as the clients go.
+   */
+  rate?: number;
 }
 
 /** What one pgbench run measured. */
@@ -47,6 +52,7 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
       `--client=${options.clients}`,
       `--jobs=${options.threads}`,
       `--time=${options.seconds}`,
+      ...(options.rate === undefined ? [] : [`--rate=${options.rate}`]),
       "--log",
       `--log-prefix=${join(options.logDir, options.name)}`,
       `--file=${script}`,

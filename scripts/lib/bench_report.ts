@@ -272,10 +272,26 @@ function throughputSection(modes: readonly ThroughputMode[], image: Image): stri
 function fixedRateSection(runs: readonly FixedRateRun[], image: Image): string[] {
   const blocks = ["## Latency at a fixed rate"];
   if (runs.length === 0) return [...blocks, paragraph("This run has no fixed-rate runs.")];
+  const http = runs.find((run) => run.id === "http-hs256-fixed");
+  const sql = runs.find((run) => run.id === "pgbench-hello-fixed");
+  const asynchronous = runs.find((run) => run.id === "http-hs256-fixed-async-commit");
+  let beside = http && sql
+    ? ` At the same rate, the SQL hello alone (pgbench through the same PgBouncer, the same users) ` +
+      `has a p99 of ${formatValue(sql.latency.p99)} ms against the end-to-end ` +
+      `${formatValue(http.latency.p99)} ms.`
+    : "";
+  if (http && asynchronous) {
+    beside += ` With commits not waiting for the disk (\`synchronous_commit = off\` for that run ` +
+      `only: a diagnosis, not a setting to deploy), the end-to-end p99 is ` +
+      `${formatValue(asynchronous.latency.p99)} ms.`;
+  }
   blocks.push(
     paragraph(
-      "Open loop: requests are sent at a fixed rate whether or not earlier ones were answered, so " +
-        "a slow answer does not slow the load down. Latency in milliseconds.",
+      "Requests at a fixed rate. hey runs one paced worker per user (16 processes, their starts " +
+        "spread evenly over one period, so that the sends do not come in bursts); a worker waits " +
+        "for each answer before its next send, so an answer slower than the period holds its " +
+        "next send back, and the p99 it reports is a lower bound. pgbench counts each " +
+        `transaction from its scheduled start (open loop). Latency in milliseconds.${beside}`,
     ),
     table(
       ["run", "target rate/s", "achieved rate/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"],
@@ -289,6 +305,27 @@ function fixedRateSection(runs: readonly FixedRateRun[], image: Image): string[]
       ]),
     ),
   );
+  const measured = runs.filter((run) => run.cpuPercent && Object.keys(run.cpuPercent).length > 0);
+  if (measured.length > 0) {
+    // Columns in the order of first appearance, idle last.
+    const names = [...new Set(measured.flatMap((run) => Object.keys(run.cpuPercent!)))]
+      .filter((name) => name !== "idle");
+    names.push("idle");
+    blocks.push(
+      paragraph(
+        "Where the CPU went during each run, in percent of all the machine's cores (each stack " +
+          "process with its children, from /proc; the load generators are hey or pgbench):",
+      ),
+      table(
+        ["run", ...names.map((name) => `${name} %`)],
+        "l" + "r".repeat(names.length),
+        measured.map((run) => [
+          escapeMarkdown(run.label),
+          ...names.map((name) => formatValue(run.cpuPercent![name] ?? 0)),
+        ]),
+      ),
+    );
+  }
   const values = runs.flatMap((run) => latencyValues(run.latency)).filter((v) => v > 0);
   const logScale = values.length > 0 && Math.max(...values) / Math.min(...values) >= 20;
   blocks.push(
@@ -454,7 +491,11 @@ function coldStartSection(coldStart: ColdStart): string[] {
           `${formatValue(coldStart.medianMs)} ms over ${runs.length} ${
             runs.length === 1 ? "run" : "runs"
           } ` +
-          `(${runs.map(formatValue).join(", ")} ms).`,
+          `(${runs.map(formatValue).join(", ")} ms).` +
+          (coldStart.bareMedianMs === undefined || !coldStart.bareRunsMs?.length
+            ? ""
+            : ` The runtime's floor, measured beside it: a bare \`Deno.serve\` answering 200 ` +
+              `takes ${formatValue(coldStart.bareMedianMs)} ms from spawn to its first 200.`),
     ),
   ];
 }

@@ -22,7 +22,10 @@ export interface BenchResults {
   settings: Settings;
   /** Closed-loop throughput modes (HTTP, WebSocket, SQL, authorization), in display order. */
   throughput: ThroughputMode[];
-  /** Open-loop runs at a fixed request rate (hey -q), with their latency percentiles. */
+  /**
+   * Runs at a fixed request rate (hey -q; pgbench --rate as the baseline), with their latency
+   * percentiles.
+   */
   fixedRate: FixedRateRun[];
   /** Concurrent rate-limit runs: how many requests were admitted against how many may be. */
   rateLimit: RateLimitRun[];
@@ -87,7 +90,7 @@ export interface ThroughputMode {
   operation: string;
 }
 
-/** One open-loop run at a fixed rate. */
+/** One run at a fixed rate. */
 export interface FixedRateRun {
   id: string;
   label: string;
@@ -98,6 +101,12 @@ export interface FixedRateRun {
   /** Percentiles over the runs (medians of each run's percentile). */
   latency: Latency;
   errors: number;
+  /**
+   * Where the machine's CPU went during the run, in percent of all its cores (median over the
+   * runs): each stack process with its descendants, the load generators, and idle (absent in
+   * results of earlier versions).
+   */
+  cpuPercent?: Record<string, number>;
 }
 
 /** A burst of concurrent hellos against a small limit. */
@@ -156,6 +165,12 @@ export interface ColdStart {
   /** Time from spawning a function server process to its first 200 hello, per run. */
   runsMs: number[];
   medianMs: number;
+  /**
+   * The runtime's floor, measured beside it: spawning `deno` with a bare `Deno.serve` that
+   * answers 200, to its first 200, per run (absent in results of earlier versions).
+   */
+  bareRunsMs?: number[];
+  bareMedianMs?: number;
 }
 
 /** One statement of the SQL hello, from pg_stat_statements over a pgbench run. */

@@ -1,7 +1,7 @@
 /**
  * The benchmarks' load generators, each in a process of its own so that the client's CPU is not
- * the measured server's: `wrk` (closed loop: as fast as answers come), `hey` (open loop: a fixed
- * request rate) and the WebSocket load of `scripts/ws_load.ts`. Installed from Debian's packages
+ * the measured server's: `wrk` (closed loop: as fast as answers come), `hey` (a fixed request
+ * rate, by paced workers) and the WebSocket load of `scripts/ws_load.ts`. Installed from Debian's packages
  * when missing and we are root.
  *
  * @module
@@ -177,7 +177,7 @@ export async function wrk(options: WrkOptions): Promise<LoadResult> {
   };
 }
 
-/** One answered request of an open-loop run. */
+/** One answered request of a fixed-rate run. */
 export interface TimedRequest {
   /** Seconds since the run started. */
   offset: number;
@@ -202,17 +202,31 @@ export interface HeyOptions {
 }
 
 /**
- * An open-loop run with `hey -q`: `requests.length` processes with one worker each, at
- * `rate / requests.length` requests per second each, for `seconds`. Returns every request's
- * offset, latency and status (`hey -o csv`), offsets from the moment the processes were spawned.
+ * A fixed-rate run with `hey -q`: `requests.length` processes of one paced worker each, `rate`
+ * requests per second in all, for `seconds`. A hey worker sends on its own ticker but waits for
+ * each answer before its next send (rakyll/hey `requester.go`, `runWorker`), and the workers of
+ * one process tick together; so each process has one worker, and process i starts i / `rate`
+ * seconds after the first: the sends are spread evenly over the period instead of arriving in
+ * bursts of one per process. Returns every request's offset (seconds since the first process
+ * started), latency and status (`hey -o csv`).
  */
 export async function hey(options: HeyOptions): Promise<TimedRequest[]> {
   const perProcess = options.rate / options.requests.length;
-  const children = await Promise.all(options.requests.map(async (request, index) => {
+  const bodies = await Promise.all(options.requests.map(async (request, index) => {
     const body = join(options.dir, `${options.name}-${index}.json`);
     await Deno.writeTextFile(body, request.body);
-    return {
+    return body;
+  }));
+  const started = performance.now();
+  const children: { body: string; child: Deno.ChildProcess; startedAt: number }[] = [];
+  for (const [index, request] of options.requests.entries()) {
+    const due = started + (1000 * index) / options.rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const body = bodies[index]!;
+    children.push({
       body,
+      startedAt: (performance.now() - started) / 1000,
       child: new Deno.Command("hey", {
         args: [
           "-z",
@@ -236,10 +250,10 @@ export async function hey(options: HeyOptions): Promise<TimedRequest[]> {
         stdout: "piped",
         stderr: "piped",
       }).spawn(),
-    };
-  }));
+    });
+  }
   const timed: TimedRequest[] = [];
-  for (const { body, child } of children) {
+  for (const { body, child, startedAt } of children) {
     const output = await child.output();
     await Deno.remove(body).catch(() => {});
     if (!output.success) {
@@ -252,7 +266,7 @@ export async function hey(options: HeyOptions): Promise<TimedRequest[]> {
       timed.push({
         latency: Number(fields[0]) * 1000,
         status: Number(fields[6]),
-        offset: Number(fields[7]),
+        offset: startedAt + Number(fields[7]),
       });
     }
   }
